@@ -1,0 +1,1 @@
+"""HL7 v2 intake: decode, read, map, record, and acknowledge only after the commit."""

@@ -1,0 +1,102 @@
+"""One HL7 v2 message in, one ACK out — the ACK built only after the commit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from hub.application import HubApplication, MappedMessage, Receipt
+from hub.inbound import ACCEPTED, DUPLICATE, Envelope
+from hub.values import Problem
+from mappings.errors import MappingError, UnreadableMessage
+from mappings.hl7v2 import adt, er7
+
+from adapters.hl7v2.ack import build_ack
+
+# (message code, trigger) → mapping. The HL7 issue adds the rest.
+MAPPINGS: dict[tuple[str, str], Callable[[er7.Er7Message, tzinfo], MappedMessage]] = {
+    ("ADT", trigger): adt.mapped_message_from_adt for trigger in ("A01", "A04", "A08", "A28")
+}
+
+
+@dataclass(frozen=True)
+class Hl7Answer:
+    """The receipt and the ACK text to send back."""
+
+    receipt: Receipt
+    ack: str
+    ack_code: str
+
+
+class Hl7Intake:
+    """Reads, maps and records HL7 v2 messages through the application service."""
+
+    def __init__(self, app: HubApplication, local_zone: tzinfo,
+                 record: Callable[..., Receipt] | None = None):
+        self.app = app
+        self.local_zone = local_zone
+        self._record = record or app.receive
+
+    def receive(self, raw: bytes, channel: str) -> Hl7Answer:
+        received_at = datetime.now(UTC)
+        try:
+            message, warnings = er7.read(raw)
+        except UnreadableMessage as error:
+            envelope = Envelope(_sender_guess(raw), channel, raw, received_at)
+            receipt = self._record(envelope, None, error.problems)
+            return self._answer(receipt, None, "AR")
+
+        msh = message.first("MSH")
+        code, trigger = adt.message_type(message)
+        envelope = Envelope(
+            sender=f"{message.get(msh, 3, 1)}^{message.get(msh, 4, 1)}", channel=channel,
+            raw=raw, received_at=received_at, control_id=message.get(msh, 10),
+            message_type=f"{code}^{trigger}")
+        problems: tuple[Problem, ...] = tuple(warnings)
+        mapped: MappedMessage | None = None
+        mapping = MAPPINGS.get((code, trigger))
+        if not envelope.control_id:
+            problems += (Problem("required-field-missing", "MSH-10 message control id is empty",
+                                 "MSH[1]-10"),)
+        elif mapping is None:
+            problems += (Problem("unsupported-message-type",
+                                 f"message type {code}^{trigger} is not supported; it is kept and "
+                                 "can be reprocessed when it is", "MSH[1]-9"),)
+        else:
+            try:
+                mapped = mapping(message, self.local_zone)
+            except MappingError as error:
+                problems += error.problems
+        receipt = self._record(envelope, mapped, problems)
+        return self._answer(receipt, message, None)
+
+    def _answer(self, receipt: Receipt, message: er7.Er7Message | None,
+                code: str | None) -> Hl7Answer:
+        if code is None:
+            if receipt.outcome in (ACCEPTED, DUPLICATE) and receipt.first_outcome == ACCEPTED:
+                code = "AA"
+            else:
+                code = "AE"
+        if message is None:
+            ack = build_ack(code, control_id="", version="2.5", problems=receipt.problems)
+            return Hl7Answer(receipt, ack, code)
+        msh = message.first("MSH")
+        ack = build_ack(
+            code, control_id=message.get(msh, 10), version=message.get(msh, 12, 1),
+            sending_application=message.get(msh, 3, 1), sending_facility=message.get(msh, 4, 1),
+            trigger=message.get(msh, 9, 2), charset=message.get(msh, 18),
+            problems=receipt.problems)
+        return Hl7Answer(receipt, ack, code)
+
+
+def _sender_guess(raw: bytes) -> str:
+    """MSH-3^MSH-4 read leniently from a message that could not be parsed, for the record."""
+    head = raw.lstrip(b"\xef\xbb\xbf\x0b")[:300].decode("latin-1")
+    if not head.startswith("MSH") or len(head) < 4:
+        return "unknown"
+    fields = re.split(r"[\r\n]", head, maxsplit=1)[0].split(head[3])
+    if len(fields) < 4:
+        return "unknown"
+    return f"{fields[2].split('^')[0]}^{fields[3].split('^')[0]}"

@@ -1,0 +1,88 @@
+"""The event store, built from one database URL: a SQLite file by default, or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from eventsourcing.persistence import JSONTranscoder
+from sqlalchemy.engine import URL, make_url
+
+from event_store.transcodings import register_all
+from hub.application import HubApplication
+from hub.elder import Elder
+
+
+class StoredHub(HubApplication):
+    """The hub application with the hub's transcodings and elder snapshots."""
+
+    snapshotting_intervals = {Elder: 200}  # noqa: RUF012
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_all(transcoder)
+
+
+def is_postgres(url: str | URL) -> bool:
+    return make_url(url).get_backend_name() == "postgresql"
+
+
+def eventsourcing_env(url: str | URL) -> dict[str, str]:
+    """eventsourcing's settings for the database a URL names."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if not path or path == ":memory:":
+            raise ValueError("the hub needs a SQLite file, not an in-memory database")
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+                "SQLITE_LOCK_TIMEOUT": "30"}
+    if parsed.get_backend_name() == "postgresql":
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parsed.database or "yyhub",
+            "POSTGRES_HOST": parsed.host or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": parsed.username or "postgres",
+            "POSTGRES_PASSWORD": parsed.password or "",
+            "POSTGRES_POOL_SIZE": "5",
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_CONNECT_TIMEOUT": "10",
+            "POSTGRES_LOCK_TIMEOUT": "30",
+        }
+    raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+
+
+def sqlalchemy_url(url: str | URL) -> URL:
+    """The same database for SQLAlchemy (psycopg 3 driver for PostgreSQL)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed.set(drivername="sqlite")
+
+
+def prepare_database(url: str | URL) -> None:
+    """Create the SQLite folder or the PostgreSQL database if it does not exist yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        Path(parsed.database or "").expanduser().resolve().parent.mkdir(parents=True,
+                                                                         exist_ok=True)
+        return
+    admin = sqlalchemy_url(parsed).set(database="postgres")
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                  {"n": parsed.database}).scalar()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{parsed.database}"'))
+    finally:
+        engine.dispose()
+
+
+def open_store(url: str | URL, **extra_env: Any) -> StoredHub:
+    """The hub application on the database the URL names (created if missing)."""
+    prepare_database(url)
+    env = eventsourcing_env(url)
+    env.update({k: str(v) for k, v in extra_env.items()})
+    return StoredHub(env=env)

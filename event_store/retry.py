@@ -1,0 +1,35 @@
+"""Bounded, logged retries for transient database errors (a restart, a dropped connection)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy.exc
+from eventsourcing.persistence import InterfaceError, OperationalError
+from tenacity import (
+    before_sleep_log,
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+log = logging.getLogger("yyhub.retry")
+T = TypeVar("T")
+
+TRANSIENT = (OperationalError, InterfaceError, sqlalchemy.exc.OperationalError,
+             sqlalchemy.exc.InterfaceError)
+
+
+def transient_retry(attempts: int = 5, max_wait: float = 2.0) -> Callable[[Callable[..., T]],
+                                                                          Callable[..., T]]:
+    """Retry a database call a few times with backoff; every retry is logged."""
+    return retry(
+        retry=retry_if_exception_type(TRANSIENT),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.05, max=max_wait),
+        before_sleep=before_sleep_log(log, logging.WARNING),
+        reraise=True,
+    )

@@ -1,0 +1,194 @@
+"""The application service: receive a mapped message and save it, with its facts, in one save."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from hub.elder import Elder
+from hub.facts import Fact
+from hub.identity import IdentifierIndex, strength
+from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
+from hub.values import Identifier, Problem, Source
+
+log = logging.getLogger(__name__)
+
+CONFLICT_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class DatedFact:
+    """A fact and the moment it happened according to its source."""
+
+    fact: Fact
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """The facts one message states about one person, and how it identifies them."""
+
+    identifiers: tuple[Identifier, ...]
+    facts: tuple[DatedFact, ...]
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class MappedMessage:
+    """What a mapping made of one inbound message."""
+
+    organisation: str
+    subjects: tuple[SubjectRecord, ...]
+    warnings: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the hub did with a message; adapters turn it into an ACK or an HTTP answer."""
+
+    message_id: UUID
+    outcome: str  # accepted | rejected | duplicate
+    first_outcome: str
+    problems: tuple[Problem, ...] = ()
+    elder_ids: tuple[UUID, ...] = ()
+    position: int | None = None
+    fact_count: int = 0
+
+    @property
+    def stored(self) -> bool:
+        return self.outcome in (ACCEPTED, DUPLICATE) and self.first_outcome == ACCEPTED
+
+
+@dataclass
+class _Resolution:
+    elder: Elder
+    new_indexes: list[IdentifierIndex] = field(default_factory=list)
+
+
+class HubApplication(Application[UUID]):
+    """Keeps every inbound message and the facts it carries about elders."""
+
+    name = "YiyangHub"
+
+    def receive(self, envelope: Envelope, mapped: MappedMessage | None,
+                problems: tuple[Problem, ...] = ()) -> Receipt:
+        """Record an inbound message once; a resend finds the first record and adds no facts.
+
+        `mapped` is None when the message could not be read; `problems` then says why. Retries
+        itself when a concurrent save took an identifier or the message first.
+        """
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._receive_once(envelope, mapped, problems)
+            except IntegrityError:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("concurrent save for %s; retrying (%d)", envelope.natural_key, attempt)
+        raise AssertionError("unreachable")
+
+    def _receive_once(self, envelope: Envelope, mapped: MappedMessage | None,
+                      problems: tuple[Problem, ...]) -> Receipt:
+        message_id = InboundMessage.create_id(envelope.sender, envelope.control_id,
+                                                envelope.sha256)
+        existing = self._get_or_none(message_id)
+        if existing is not None:
+            return self._note_resend(existing, envelope)
+
+        message = InboundMessage(
+            sender=envelope.sender, channel=envelope.channel, control_id=envelope.control_id,
+            message_type=envelope.message_type, raw=envelope.raw, sha256=envelope.sha256,
+            received_at=envelope.received_at,
+        )
+        errors = tuple(p for p in problems if p.is_error)
+        if mapped is None or errors:
+            message.reject(problems or (Problem("unreadable", "message could not be read"),))
+            recordings = self.save(message)
+            return Receipt(message_id, REJECTED, REJECTED, message.problems,
+                           position=recordings[-1].notification.id)
+
+        source = Source(mapped.organisation, envelope.channel, message_id)
+        to_save: list[Any] = [message]
+        elder_ids: list[UUID] = []
+        warnings = list(problems) + list(mapped.warnings)
+        fact_count = 0
+        for subject in mapped.subjects:
+            resolution = self._resolve(subject, source, warnings)
+            for dated in subject.facts:
+                resolution.elder.record_fact(fact=dated.fact, source=source,
+                                             occurred_at=dated.occurred_at)
+                fact_count += 1
+            to_save.append(resolution.elder)
+            to_save.extend(resolution.new_indexes)
+            elder_ids.append(resolution.elder.id)
+        message.accept(elder_ids=tuple(elder_ids), fact_count=fact_count,
+                       warnings=tuple(warnings))
+        recordings = self.save(*to_save)
+        return Receipt(message_id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
+                       recordings[-1].notification.id, fact_count)
+
+    def _note_resend(self, existing: InboundMessage, envelope: Envelope) -> Receipt:
+        same = existing.sha256 == envelope.sha256
+        existing.note_resend(sha256=envelope.sha256, received_at=envelope.received_at,
+                             same_content=same)
+        recordings = self.save(existing)
+        problems = existing.problems
+        if not same:
+            problems = (Problem(
+                "control-id-reused",
+                "a different message was already received with this control id; "
+                "the new one is kept for review and not processed",
+                location="MSH-10"),)
+            return Receipt(existing.id, REJECTED, existing.outcome, problems,
+                           existing.elder_ids, recordings[-1].notification.id)
+        return Receipt(existing.id, DUPLICATE, existing.outcome, problems,
+                       existing.elder_ids, recordings[-1].notification.id)
+
+    def _resolve(self, subject: SubjectRecord, source: Source,
+                 warnings: list[Problem]) -> _Resolution:
+        """Find the elder a subject's identifiers belong to, or register a new one."""
+        linkable = sorted((i for i in subject.identifiers if i.linkable), key=strength)
+        if not linkable:
+            raise ValueError("a subject needs at least one linkable identifier")
+        known: dict[str, UUID] = {}
+        for identifier in linkable:
+            index = self._get_or_none(IdentifierIndex.create_id(identifier))
+            if index is not None:
+                known[identifier.key] = index.elder_id
+        elder_ids = list(dict.fromkeys(known.values()))
+        if elder_ids:
+            elder = self.repository.get(elder_ids[0])
+            if len(elder_ids) > 1:
+                warnings.append(Problem(
+                    "identity-conflict",
+                    "identifiers in this message belong to different elders; facts were "
+                    "recorded on the elder of the strongest identifier and the pair awaits review",
+                    severity="warning"))
+        else:
+            master = linkable[0]
+            elder = Elder(master_identifier=master, source=source, occurred_at=subject.occurred_at)
+        resolution = _Resolution(elder)
+        for identifier in subject.identifiers:
+            if identifier.key in known or elder.has_identifier(identifier):
+                continue
+            elder.link_identifier(identifier=identifier, source=source,
+                                  occurred_at=subject.occurred_at)
+            if identifier.linkable:
+                index = IdentifierIndex(identifier=identifier, elder_id=elder.id)
+                resolution.new_indexes.append(index)
+        return resolution
+
+    def _get_or_none(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def elder_events(self, elder_id: UUID) -> list[Any]:
+        """Every event in an elder's stream, oldest first (for as-of replay)."""
+        return list(self.events.get(elder_id))

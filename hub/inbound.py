@@ -1,0 +1,83 @@
+"""InboundMessage: the record that a message or file row reached the hub, and what became of it.
+
+A message is saved together with the facts it produced in one atomic save, so a message the hub
+acknowledged is always kept with its facts, and a message it did not keep was never acknowledged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from hub.values import Problem
+
+INBOUND_NAMESPACE = uuid5(NAMESPACE_URL, "urn:yyhub:inbound")
+
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """How a message arrived: who sent it, on which channel, its control id and its raw bytes."""
+
+    sender: str
+    channel: str
+    raw: bytes
+    received_at: datetime
+    control_id: str = ""
+    message_type: str = ""
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @property
+    def natural_key(self) -> str:
+        return natural_key(self.sender, self.control_id, self.sha256)
+
+
+def natural_key(sender: str, control_id: str, sha256: str) -> str:
+    """Sender plus control id; a message without one is known by its content."""
+    return f"{sender}|{control_id or 'sha256:' + sha256}"
+
+
+class InboundMessage(Aggregate):
+    """One received message; resending it finds this record instead of creating facts again."""
+
+    @staticmethod
+    def create_id(sender: str, control_id: str, sha256: str) -> UUID:
+        return uuid5(INBOUND_NAMESPACE, natural_key(sender, control_id, sha256))
+
+    @event("Received")
+    def __init__(self, sender: str, channel: str, control_id: str, message_type: str,
+                 raw: bytes, sha256: str, received_at: datetime):
+        self.sender = sender
+        self.channel = channel
+        self.control_id = control_id
+        self.message_type = message_type
+        self.sha256 = sha256
+        self.outcome = ""
+        self.problems: tuple[Problem, ...] = ()
+        self.elder_ids: tuple[UUID, ...] = ()
+
+    @event("Accepted")
+    def accept(self, elder_ids: tuple[UUID, ...], fact_count: int,
+               warnings: tuple[Problem, ...]) -> None:
+        self.outcome = ACCEPTED
+        self.elder_ids = tuple(elder_ids)
+        self.problems = tuple(warnings)
+
+    @event("Rejected")
+    def reject(self, problems: tuple[Problem, ...]) -> None:
+        self.outcome = REJECTED
+        self.problems = tuple(problems)
+
+    @event("ResendReceived")
+    def note_resend(self, sha256: str, received_at: datetime, same_content: bool) -> None:
+        """A resend is noted for the audit trail; it never creates facts."""

@@ -1,0 +1,229 @@
+"""ADT messages → the hub's facts: PID, PV1, NK1, AL1 and DG1 with provenance times.
+
+`mapped_message_from_adt` is pure: it reads an `Er7Message` and returns a `MappedMessage`, or
+raises `MappingError` naming the segment, field and reason for each problem.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from hub.application import DatedFact, MappedMessage, SubjectRecord
+from hub.facts import Allergy, Contact, Demographics, Diagnosis, Encounter, Fact
+from hub.values import Coding, Identifier, Problem
+from mappings import codes, identifiers
+from mappings.errors import MappingError
+from mappings.hl7v2 import datatypes, tables
+from mappings.hl7v2.er7 import Er7Message, Segment
+
+# Trigger events this mapping understands, and what they mean for the visit.
+ENCOUNTER_EVENTS = {"A01": "admitted", "A04": "registered", "A08": "updated", "A28": ""}
+
+
+def location(segment: Segment, message: Er7Message, field: int, component: int = 0) -> str:
+    """`PID[1]-3.1`: segment, its occurrence, field and component."""
+    occurrence = [s for s in message.segments if s.id == segment.id].index(segment) + 1
+    where = f"{segment.id}[{occurrence}]-{field}"
+    return f"{where}.{component}" if component else where
+
+
+def message_type(message: Er7Message) -> tuple[str, str]:
+    msh = message.first("MSH")
+    return message.get(msh, 9, 1).upper(), message.get(msh, 9, 2).upper()
+
+
+def sending_organisation(message: Er7Message) -> str:
+    """MSH-4 sending facility (its namespace id), or MSH-3 when the facility is empty."""
+    msh = message.first("MSH")
+    return message.get(msh, 4, 1) or message.get(msh, 4, 2) or message.get(msh, 3, 1)
+
+
+class _Reader:
+    """Collects problems while reading so one answer can name every bad field."""
+
+    def __init__(self, message: Er7Message, local_zone: tzinfo):
+        self.message = message
+        self.zone = local_zone
+        self.problems: list[Problem] = []
+
+    def timestamp(self, segment: Segment | None, field: int, component: int = 1
+                  ) -> datetime | None:
+        if segment is None:
+            return None
+        try:
+            return datatypes.timestamp(self.message.get(segment, field, component), self.zone)
+        except datatypes.BadValue as error:
+            self.problems.append(Problem("bad-data-type", str(error),
+                                         location(segment, self.message, field)))
+            return None
+
+    def day(self, segment: Segment, field: int):  # type: ignore[no-untyped-def]
+        try:
+            return datatypes.day(self.message.get(segment, field))
+        except datatypes.BadValue as error:
+            self.problems.append(Problem("bad-data-type", str(error),
+                                         location(segment, self.message, field)))
+            return None
+
+
+def event_time(message: Er7Message, reader: _Reader) -> datetime:
+    """EVN-6 (when it happened), else EVN-2 (when recorded), else MSH-7."""
+    evn = message.first("EVN")
+    for seg, field in ((evn, 6), (evn, 2), (message.first("MSH"), 7)):
+        when = reader.timestamp(seg, field)
+        if when is not None:
+            return when
+    msh = message.first("MSH")
+    assert msh is not None
+    reader.problems.append(Problem("required-field-missing", "message has no date/time",
+                                   location(msh, message, 7)))
+    return datetime.now(reader.zone)
+
+
+def patient_identifiers(message: Er7Message, pid: Segment, organisation: str
+                        ) -> tuple[Identifier, ...]:
+    found: list[Identifier] = []
+    for field in (3, 2, 4):  # PID-3 list, then the older external/alternate id fields
+        for rep in message.repetitions(pid, field):
+            value = message.part(rep, 1)
+            if not value:
+                continue
+            authority = message.part(rep, 4, 1) or message.part(rep, 4, 2)
+            found.append(identifiers.from_cx(value, message.part(rep, 5), authority, organisation))
+    ssn = message.get(pid, 19)
+    if ssn:
+        found.append(identifiers.from_cx(ssn, "SS", "", organisation))
+    return tuple(dict.fromkeys(found))
+
+
+def demographics(message: Er7Message, pid: Segment, reader: _Reader) -> Demographics:
+    g = message.get
+    name = next((rep for rep in message.repetitions(pid, 5) if message.part(rep, 1)), "")
+    family, given, middle = (message.part(name, i) for i in (1, 2, 3))
+    phone = g(pid, 13, 1) or g(pid, 13, 12) or (g(pid, 13, 6) + g(pid, 13, 7))
+    return Demographics(
+        name=datatypes.person_name(family, given, middle),
+        family=family, given=" ".join(p for p in (given, middle) if p),
+        sex=codes.sex(g(pid, 8)),
+        birth_date=reader.day(pid, 7),
+        ethnicity=codes.ethnicity(g(pid, 22, 1), g(pid, 22, 2)),
+        marital_status=_coding(message, pid, 16, tables.MARITAL_SYSTEM),
+        address=datatypes.address(g(pid, 11, 1), g(pid, 11, 2), g(pid, 11, 3), g(pid, 11, 4),
+                                  g(pid, 11, 5), g(pid, 11, 6), g(pid, 11, 9)),
+        phone=phone,
+        deceased_at=reader.timestamp(pid, 29),
+    )
+
+
+def _coding(message: Er7Message, segment: Segment, field: int, default_system: str = ""
+            ) -> Coding | None:
+    code, text, system = (message.get(segment, field, i) for i in (1, 2, 3))
+    if not code and not text:
+        return None
+    return Coding(tables.coding_system(system) if system else default_system, code, text)
+
+
+def contacts(message: Er7Message) -> list[Contact]:
+    g = message.get
+    return [Contact(
+        name=datatypes.person_name(g(nk1, 2, 1), g(nk1, 2, 2)),
+        relationship=_coding(message, nk1, 3, tables.RELATIONSHIP_SYSTEM),
+        phone=g(nk1, 5, 1) or g(nk1, 5, 12),
+        address=datatypes.address(g(nk1, 4, 1), g(nk1, 4, 2), g(nk1, 4, 3), g(nk1, 4, 4),
+                                  g(nk1, 4, 5), g(nk1, 4, 6), g(nk1, 4, 9)),
+    ) for nk1 in message.all("NK1") if g(nk1, 2, 1) or g(nk1, 2, 2)]
+
+
+def allergies(message: Er7Message, reader: _Reader) -> list[Allergy]:
+    found = []
+    for al1 in message.all("AL1"):
+        allergen = _coding(message, al1, 3)
+        if allergen is None:
+            reader.problems.append(Problem("required-field-missing", "allergy has no allergen",
+                                           location(al1, message, 3)))
+            continue
+        found.append(Allergy(
+            allergen=allergen,
+            category=tables.ALLERGEN_TYPE.get(message.get(al1, 2).upper(), ""),
+            severity=tables.ALLERGY_SEVERITY.get(message.get(al1, 4).upper(), ""),
+            reactions=tuple(message.part(r) for r in message.repetitions(al1, 5)
+                            if message.part(r)),
+            identified_on=reader.day(al1, 6),
+        ))
+    return found
+
+
+def diagnoses(message: Er7Message, reader: _Reader, visit_number: str) -> list[Diagnosis]:
+    found = []
+    for dg1 in message.all("DG1"):
+        condition = _coding(message, dg1, 3)
+        if condition is None and message.get(dg1, 4):
+            condition = Coding("", "", message.get(dg1, 4))
+        if condition is None:
+            reader.problems.append(Problem("required-field-missing", "diagnosis has no code",
+                                           location(dg1, message, 3)))
+            continue
+        found.append(Diagnosis(
+            condition=condition,
+            diagnosis_type=message.get(dg1, 6),
+            diagnosed_at=reader.timestamp(dg1, 5),
+            visit_number=visit_number,
+            code_system_version=message.get(dg1, 3, 7),
+        ))
+    return found
+
+
+def encounter(message: Er7Message, pv1: Segment, trigger: str, reader: _Reader) -> Encounter:
+    g = message.get
+    point, room, bed, facility = (g(pv1, 3, i) for i in (1, 2, 3, 4))
+    discharged_at = reader.timestamp(pv1, 45)
+    status = "finished" if discharged_at else "in-progress"
+    if trigger == "A04":
+        status = "arrived" if not discharged_at else status
+    return Encounter(
+        visit_number=g(pv1, 19, 1),
+        event=ENCOUNTER_EVENTS.get(trigger, trigger),
+        patient_class=tables.patient_class(g(pv1, 2)),
+        status=status,
+        location=" ".join(p for p in (facility, point, room, bed) if p),
+        attending_doctor=datatypes.person_name(g(pv1, 7, 2), g(pv1, 7, 3)) or g(pv1, 7, 1),
+        hospital_service=g(pv1, 10),
+        admitted_at=reader.timestamp(pv1, 44),
+        discharged_at=discharged_at,
+    )
+
+
+def mapped_message_from_adt(message: Er7Message, local_zone: tzinfo) -> MappedMessage:
+    """An ADT A01/A04/A08/A28 message as facts about one elder."""
+    _, trigger = message_type(message)
+    reader = _Reader(message, local_zone)
+    organisation = sending_organisation(message)
+    pid = message.first("PID")
+    if pid is None:
+        raise MappingError(Problem("segment-missing", "message has no PID segment", "PID"))
+    ids = patient_identifiers(message, pid, organisation)
+    if not ids:
+        raise MappingError(Problem("required-field-missing",
+                                   "PID-3 holds no patient identifier", location(pid, message, 3)))
+    occurred_at = event_time(message, reader)
+    facts: list[Fact] = [demographics(message, pid, reader)]
+    facts += contacts(message)
+    facts += allergies(message, reader)
+    pv1 = message.first("PV1")
+    visit_number = message.get(pv1, 19, 1) if pv1 else ""
+    facts += diagnoses(message, reader, visit_number)
+    if pv1 is not None and trigger != "A28" and (visit_number or message.get(pv1, 2)):
+        facts.append(encounter(message, pv1, trigger, reader))
+    errors = tuple(p for p in reader.problems if p.is_error)
+    if errors:
+        raise MappingError(errors)
+    warnings = [Problem("identifier-invalid",
+                        f"身份证号 {i.value} fails GB 11643 validation; kept but not used to link",
+                        location(pid, message, 3), severity="warning")
+                for i in ids if not i.linkable]
+    if not any(i.linkable for i in ids):
+        raise MappingError(Problem("no-linkable-identifier",
+                                   "no identifier in PID-3 can identify the patient",
+                                   location(pid, message, 3)))
+    dated = tuple(DatedFact(fact, occurred_at) for fact in facts)
+    return MappedMessage(organisation, (SubjectRecord(ids, dated, occurred_at),), tuple(warnings))

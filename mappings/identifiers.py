@@ -1,0 +1,64 @@
+"""Identifier systems: which URI a sender's identifier belongs to, and whether it may link records.
+
+身份证 numbers are checked with python-stdnum (GB 11643 check digit and birth date); a number that
+fails is kept on the record but never used to link two records.
+"""
+
+from __future__ import annotations
+
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
+
+from hub.identity import (
+    HEALTH_CARD_SYSTEM,
+    HEALTH_RECORD_SYSTEM,
+    RESIDENT_ID_SYSTEM,
+    SOCIAL_SECURITY_CARD_SYSTEM,
+)
+from hub.values import Identifier
+
+MRN_PREFIX = "urn:yyhub:mrn:"
+
+# HL7 identifier type codes (table 0203) and authority names Chinese senders use.
+_RESIDENT_ID_TYPES = {"NNCHN", "NI", "CIN", "ID", "RI"}
+_RESIDENT_ID_AUTHORITIES = {"身份证", "居民身份证", "公民身份号码", "CHN", "GA", "公安部",
+                            "2.16.156.10011.1.3"}
+_HEALTH_CARD_TYPES = {"HC", "JKK"}
+_HEALTH_CARD_AUTHORITIES = {"居民健康卡", "电子健康卡", "健康卡", "2.16.156.10011.1.19"}
+_SOCIAL_SECURITY_TYPES = {"SS", "SB", "SSN"}
+_SOCIAL_SECURITY_AUTHORITIES = {"社保卡", "社会保障卡", "人社", "医保卡"}
+_HEALTH_RECORD_AUTHORITIES = {"健康档案", "2.16.156.10011.1.2"}
+
+
+def mrn_system(authority: str) -> str:
+    """The system of an organisation's own record numbers."""
+    return MRN_PREFIX + authority.strip()
+
+
+def resident_id_is_valid(value: str) -> bool:
+    """GB 11643-1999: 18 characters, a real birth date, ISO 7064 MOD 11-2 check digit."""
+    try:
+        ric.validate(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def resident_id(value: str) -> Identifier:
+    """A 身份证 identifier, marked not linkable when it fails validation."""
+    value = value.strip().upper()
+    return Identifier(RESIDENT_ID_SYSTEM, value, linkable=resident_id_is_valid(value))
+
+
+def from_cx(value: str, type_code: str, authority: str, default_authority: str) -> Identifier:
+    """Classify an HL7 CX identifier by its type code and assigning authority."""
+    value, type_code, authority = value.strip(), type_code.strip().upper(), authority.strip()
+    if type_code in _RESIDENT_ID_TYPES or authority in _RESIDENT_ID_AUTHORITIES:
+        return resident_id(value)
+    if type_code in _HEALTH_CARD_TYPES or authority in _HEALTH_CARD_AUTHORITIES:
+        return Identifier(HEALTH_CARD_SYSTEM, value)
+    if type_code in _SOCIAL_SECURITY_TYPES or authority in _SOCIAL_SECURITY_AUTHORITIES:
+        return Identifier(SOCIAL_SECURITY_CARD_SYSTEM, value)
+    if authority in _HEALTH_RECORD_AUTHORITIES:
+        return Identifier(HEALTH_RECORD_SYSTEM, value)
+    return Identifier(mrn_system(authority or default_authority), value)
