@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import ClassVar
 
 from hub.values import Coding, value_type
@@ -20,6 +21,8 @@ class Fact:
     """Base of every fact kind."""
 
     kind: ClassVar[str] = "fact"
+    # The profile section that keeps the current item per key ("" = timeline only).
+    section: ClassVar[str] = ""
 
     @property
     def key(self) -> str:
@@ -58,6 +61,7 @@ class Contact(Fact):
     """A next of kin or other contact (HL7 NK1)."""
 
     kind: ClassVar[str] = "contact"
+    section: ClassVar[str] = "contacts"
     name: str = ""
     relationship: Coding | None = None
     phone: str = ""
@@ -78,6 +82,7 @@ class Allergy(Fact):
     """An allergy or intolerance (HL7 AL1)."""
 
     kind: ClassVar[str] = "allergy"
+    section: ClassVar[str] = "allergies"
     allergen: Coding
     category: str = ""  # drug | food | environment | ...
     severity: str = ""
@@ -98,6 +103,7 @@ class Diagnosis(Fact):
     """A diagnosis (HL7 DG1), kept with the code system version the sender used."""
 
     kind: ClassVar[str] = "diagnosis"
+    section: ClassVar[str] = "diagnoses"
     condition: Coding
     diagnosis_type: str = ""  # A admitting | W working | F final
     diagnosed_at: datetime | None = None
@@ -118,6 +124,7 @@ class Encounter(Fact):
     """A hospital visit or stay (HL7 PV1) and what happened to it (`event`: admitted, ...)."""
 
     kind: ClassVar[str] = "encounter"
+    section: ClassVar[str] = "encounters"
     visit_number: str = ""
     event: str = ""  # admitted | registered | updated | pre-admitted | transferred | discharged
     patient_class: Coding | None = None
@@ -137,6 +144,132 @@ class Encounter(Fact):
         return f"就诊: {self.event} {cls} {self.location}".strip()
 
 
+@value_type
+@dataclass(frozen=True)
+class Observation(Fact):
+    """A measurement or finding: vital sign, lab result, device reading (ORU OBX, FHIR).
+
+    The profile keeps the latest per code (by `occurred_at`); the timeline keeps every one.
+    A corrected result carries the same `observation_id` and status `corrected`.
+    """
+
+    kind: ClassVar[str] = "observation"
+    section: ClassVar[str] = "observations"
+    code: Coding
+    observation_id: str = ""
+    value_quantity: Decimal | None = None
+    value_text: str = ""
+    value_coding: Coding | None = None
+    unit: str = ""
+    unit_code: str = ""  # UCUM where known
+    reference_range: str = ""
+    interpretation: str = ""  # H, L, A, N ...
+    status: str = "final"  # preliminary | final | corrected | cancelled | entered-in-error
+    category: str = ""  # vital-signs | laboratory | device | ...
+    components: tuple[Observation, ...] = ()
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.code.system}|{self.code.code}"
+
+    def summary(self) -> str:
+        value = (str(self.value_quantity) if self.value_quantity is not None
+                 else self.value_coding.display if self.value_coding else self.value_text)
+        if self.components:
+            value = "/".join(str(c.value_quantity) for c in self.components)
+        return f"观察: {self.code.display or self.code.code} {value} {self.unit}".strip()
+
+
+@value_type
+@dataclass(frozen=True)
+class ClinicalDocument(Fact):
+    """A clinical document kept as text with its metadata (MDM, DocumentReference, 出院小结)."""
+
+    kind: ClassVar[str] = "document"
+    section: ClassVar[str] = "documents"
+    document_id: str = ""
+    document_type: Coding | None = None
+    title: str = ""
+    text: str = ""
+    content_type: str = "text/plain"
+    status: str = "final"
+    author: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.document_id or self.title}"
+
+    def summary(self) -> str:
+        return f"文书: {self.title or (self.document_type.display if self.document_type else '')}"
+
+
+@value_type
+@dataclass(frozen=True)
+class Medication(Fact):
+    """A medication ordered, taken or given (FHIR MedicationRequest/Statement, care-home 用药)."""
+
+    kind: ClassVar[str] = "medication"
+    section: ClassVar[str] = "medications"
+    medication: Coding
+    record_id: str = ""
+    status: str = "active"  # active | completed | stopped | administered ...
+    dosage: str = ""
+    route: str = ""
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.medication.system}|{self.medication.code or self.medication.display}"
+
+    def summary(self) -> str:
+        return f"用药: {self.medication.display or self.medication.code} {self.dosage}".strip()
+
+
+@value_type
+@dataclass(frozen=True)
+class Procedure(Fact):
+    """A procedure performed (HL7 PR1, FHIR Procedure)."""
+
+    kind: ClassVar[str] = "procedure"
+    section: ClassVar[str] = "procedures"
+    procedure: Coding
+    record_id: str = ""
+    status: str = "completed"
+    performer: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.record_id or self.procedure.code}"
+
+    def summary(self) -> str:
+        return f"操作: {self.procedure.display or self.procedure.code}"
+
+
+@value_type
+@dataclass(frozen=True)
+class ReferralRequested(Fact):
+    """A referral as a fact (HL7 REF^I12, FHIR ServiceRequest); the workflow lives elsewhere."""
+
+    kind: ClassVar[str] = "referral"
+    section: ClassVar[str] = "referrals"
+    referral_id: str = ""
+    reason: str = ""
+    urgency: str = ""
+    from_organisation: str = ""
+    to_organisation: str = ""
+    specialty: str = ""
+    status: str = "requested"
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.referral_id}"
+
+    def summary(self) -> str:
+        return f"转诊: {self.from_organisation} → {self.to_organisation} {self.reason}".strip()
+
+
 FACT_KINDS: dict[str, type[Fact]] = {
-    cls.kind: cls for cls in (Demographics, Contact, Allergy, Diagnosis, Encounter)
+    cls.kind: cls for cls in (Demographics, Contact, Allergy, Diagnosis, Encounter, Observation,
+                              ClinicalDocument, Medication, Procedure, ReferralRequested)
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -81,7 +82,7 @@ def plain(value: Any) -> Any:
     """Turn a value object (and what it holds) into JSON-ready plain data for read models."""
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, UUID):
+    if isinstance(value, UUID | Decimal):
         return str(value)
     if isinstance(value, tuple | list):
         return [plain(v) for v in value]

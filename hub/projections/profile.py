@@ -11,18 +11,14 @@ from typing import Any
 from uuid import UUID
 
 from hub.elder import Elder
-from hub.facts import Demographics, Fact
+from hub.facts import FACT_KINDS, Demographics, Fact
 from hub.values import plain
 
 Profile = dict[str, Any]
 
-# Fact kinds kept as a list of current items, one per fact key, under this profile section.
-LIST_SECTIONS: dict[str, str] = {
-    "contact": "contacts",
-    "allergy": "allergies",
-    "diagnosis": "diagnoses",
-    "encounter": "encounters",
-}
+# Fact kinds kept as a list of current items, one per fact key, under their profile section.
+LIST_SECTIONS: dict[str, str] = {kind: cls.section for kind, cls in FACT_KINDS.items()
+                                 if cls.section}
 
 
 def initial(elder_id: UUID | str) -> Profile:
@@ -59,12 +55,12 @@ def apply(state: Profile, event: Any) -> Profile:
 def _apply_fact(state: Profile, fact: Fact, occurred_at: str, source: dict[str, Any]) -> Profile:
     if isinstance(fact, Demographics):
         return _apply_demographics(state, fact, occurred_at, source)
-    section = LIST_SECTIONS.get(fact.kind)
-    if section is None:
+    section = fact.section
+    if not section:
         return state
     item = {**plain(fact), "kind": fact.kind, "key": fact.key,
             "occurred_at": occurred_at, "source": source}
-    items = list(state[section])
+    items = list(state.get(section, []))
     for i, current in enumerate(items):
         if current["key"] == fact.key:
             if _not_earlier(occurred_at, current["occurred_at"]):
