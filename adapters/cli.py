@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -102,6 +103,69 @@ def project(once: Annotated[bool, typer.Option(help="catch up, then exit")] = Fa
             hub.projector.run_forever()
     finally:
         hub.close()
+
+
+orgs = typer.Typer(help="Organisations that use the hub and their keys.", no_args_is_help=True)
+cli.add_typer(orgs, name="orgs")
+
+
+@orgs.command("add")
+def orgs_add(code: Annotated[str, typer.Argument(help="how sources name it, e.g. HL7 MSH-4")],
+             role: Annotated[str, typer.Option(help="hospital | family_doctor | care_home | "
+                                                    "regulator | admin")],
+             name: Annotated[str, typer.Option(help="display name, e.g. 东莞市人民医院")] = "",
+             facility: Annotated[list[str] | None, typer.Option(
+                 help="an HL7 sending facility (MSH-4) it may send as; repeatable")] = None,
+             ) -> None:
+    """Register an organisation (or issue a new key) and print its key once."""
+    from adapters.api.deps import key_hash
+
+    hub = bootstrap(Settings())
+    try:
+        key = "yyk_" + secrets.token_urlsafe(32)
+        hub.app.register_organisation(code, name or code, role, key_hash(key),
+                                      tuple(facility or ()))
+        hub.projector.catch_up()
+        console.print(f"{code} ({role}) key, shown only now:")
+        print(key)
+    finally:
+        hub.close()
+
+
+@orgs.command("list")
+def orgs_list() -> None:
+    """Organisations, their roles and sending facilities."""
+    hub = bootstrap(Settings())
+    try:
+        hub.projector.catch_up()
+        for org in hub.read_model.organisations():
+            console.print(f"{org['code']}\t{org['role']}\t{org['name']}\t"
+                          f"{','.join(org['sending_facilities'])}")
+    finally:
+        hub.close()
+
+
+@cli.command()
+def seal() -> None:
+    """Extend the seal's hash chain over events recorded since the last seal."""
+    hub = bootstrap(Settings())
+    try:
+        console.print(f"sealed {hub.sealer.seal_new()} events")
+    finally:
+        hub.close()
+
+
+@cli.command()
+def verify() -> None:
+    """Recompute the seal over the event log; exit 1 naming the first bad position."""
+    hub = bootstrap(Settings())
+    try:
+        result = hub.sealer.verify()
+    finally:
+        hub.close()
+    console.print(result.describe())
+    if not result.intact:
+        raise typer.Exit(1)
 
 
 @cli.command()

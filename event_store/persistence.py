@@ -17,6 +17,7 @@ from hub.elder import Elder
 class StoredHub(HubApplication):
     """The hub application with the hub's transcodings and elder snapshots."""
 
+    name = "YiyangHub"  # names the PostgreSQL tables: yiyanghub_events, yiyanghub_snapshots
     snapshotting_intervals = {Elder: 200}  # noqa: RUF012
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:

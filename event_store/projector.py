@@ -19,8 +19,10 @@ from sqlalchemy.engine import Connection
 from event_store.readmodel import ReadModel, Tables, upsert, utc_naive
 from event_store.retry import transient_retry
 from hub.application import HubApplication
+from hub.audit import PersonalDataRead
 from hub.elder import Elder
 from hub.inbound import InboundMessage
+from hub.organisations import Organisation
 from hub.projections import profile, timeline
 from hub.values import plain
 
@@ -49,6 +51,7 @@ class ElderHandler:
         held = {row.elder_id: row.document for row in conn.execute(
             sa.select(t.c.elder_id, t.c.document).where(t.c.elder_id.in_(list(by_elder))))}
         profiles, identifiers, entries = [], [], []
+        involved: set[tuple[str, str]] = set()
         for elder_id, events in by_elder.items():
             state = held.get(elder_id) or profile.initial(elder_id)
             for position, event in events:
@@ -61,6 +64,9 @@ class ElderHandler:
                         "recorded_at": utc_naive(entry["recorded_at"]), "kind": entry["kind"],
                         "organisation": entry["source"]["organisation"],
                         "channel": entry["source"]["channel"], "entry": entry})
+                source = getattr(event, "source", None)
+                if source is not None:
+                    involved.add((elder_id, source.organisation))
                 if isinstance(event, Elder.IdentifierLinked) and event.identifier.linkable:
                     identifiers.append({"system": event.identifier.system,
                                         "value": event.identifier.value, "elder_id": elder_id})
@@ -70,6 +76,39 @@ class ElderHandler:
         upsert(conn, t, profiles, ["elder_id"])
         upsert(conn, tables.identifier, identifiers, ["system", "value"])
         upsert(conn, tables.timeline, entries, ["position"], update=False)
+        upsert(conn, tables.relationship,
+               [{"elder_id": e, "organisation": o, "kind": "records", "valid_from": None,
+                 "valid_to": None} for e, o in sorted(involved)],
+               ["elder_id", "organisation", "kind"], update=False)
+
+
+class OrganisationHandler:
+    """Organisations and the hash of their current key, for authenticating callers."""
+
+    def handle(self, conn: Connection, tables: Tables, batch: list[tuple[int, Any]]) -> None:
+        for _, event in batch:
+            if isinstance(event, Organisation.Registered):
+                upsert(conn, tables.organisation, [{
+                    "organisation_id": str(event.originator_id), "code": event.code,
+                    "name": event.name, "role": event.role,
+                    "key_hash": event.key_hash,
+                    "sending_facilities": list(event.sending_facilities)}], ["organisation_id"])
+            elif isinstance(event, Organisation.KeyIssued):
+                t = tables.organisation
+                conn.execute(sa.update(t).where(t.c.organisation_id == str(event.originator_id))
+                             .values(key_hash=event.key_hash))
+
+
+class AuditHandler:
+    """The read-audit log, for regulators."""
+
+    def handle(self, conn: Connection, tables: Tables, batch: list[tuple[int, Any]]) -> None:
+        rows = [{"position": position, "read_at": utc_naive(e.read_at),
+                 "organisation": e.organisation, "role": e.role, "elder_id": e.elder_id,
+                 "what": e.what, "purpose": e.purpose, "request_id": e.request_id,
+                 "outcome": e.outcome}
+                for position, e in batch if isinstance(e, PersonalDataRead.Recorded)]
+        upsert(conn, tables.audit, rows, ["position"], update=False)
 
 
 class InboundHandler:
@@ -113,11 +152,14 @@ class Projector:
                  handlers: list[Handler] | None = None, batch_size: int = 500):
         self.app = app
         self.read_model = read_model
-        self.handlers = handlers if handlers is not None else [ElderHandler(), InboundHandler()]
+        self.handlers = handlers if handlers is not None else [
+            ElderHandler(), InboundHandler(), OrganisationHandler(), AuditHandler()]
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        # Called after each pass of the running worker (the seal rides along with it).
+        self.after_pass: Any = None
 
     def ensure_tracking(self) -> None:
         with self.read_model.engine.begin() as conn:
@@ -172,6 +214,8 @@ class Projector:
         while not self._stop.is_set():
             try:
                 self.catch_up()
+                if self.after_pass is not None:
+                    self.after_pass()
             except Exception:  # a worker must outlive a bad moment; the next pass retries
                 log.exception("projection pass failed; retrying")
             self._wake.wait(idle_seconds)

@@ -38,6 +38,9 @@ class Tables:
     identifier: sa.Table
     timeline: sa.Table
     inbound: sa.Table
+    organisation: sa.Table
+    relationship: sa.Table
+    audit: sa.Table
 
 
 def define_tables(prefix: str = "rm_") -> Tables:
@@ -80,7 +83,35 @@ def define_tables(prefix: str = "rm_") -> Tables:
         sa.Column("received_at", sa.DateTime, nullable=False),
         sa.Column("resends", sa.Integer, nullable=False),
         sa.Column("position", sa.BigInteger, nullable=False))
-    return Tables(md, tracking, profile, identifier, timeline, inbound)
+    organisation = sa.Table(
+        f"{prefix}organisation", md,
+        sa.Column("organisation_id", sa.String(36), primary_key=True),
+        sa.Column("code", sa.String(100), nullable=False, unique=True),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("role", sa.String(20), nullable=False),
+        sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("sending_facilities", sa.JSON, nullable=False))
+    relationship = sa.Table(
+        f"{prefix}care_relationship", md,
+        sa.Column("elder_id", sa.String(36), primary_key=True),
+        sa.Column("organisation", sa.String(200), primary_key=True),
+        sa.Column("kind", sa.String(20), primary_key=True),
+        sa.Column("valid_from", sa.Date),
+        sa.Column("valid_to", sa.Date),
+        sa.Index(f"{prefix}care_relationship_org", "organisation", "kind"))
+    audit = sa.Table(
+        f"{prefix}audit", md,
+        sa.Column("position", sa.BigInteger, primary_key=True),
+        sa.Column("read_at", sa.DateTime, nullable=False, index=True),
+        sa.Column("organisation", sa.String(200), nullable=False, index=True),
+        sa.Column("role", sa.String(20), nullable=False),
+        sa.Column("elder_id", sa.String(36), nullable=False, index=True),
+        sa.Column("what", sa.String(300), nullable=False),
+        sa.Column("purpose", sa.String(500), nullable=False),
+        sa.Column("request_id", sa.String(64), nullable=False),
+        sa.Column("outcome", sa.String(20), nullable=False))
+    return Tables(md, tracking, profile, identifier, timeline, inbound, organisation,
+                  relationship, audit)
 
 
 def create_engine(url: str) -> Engine:
@@ -183,6 +214,42 @@ class ReadModel:
             return [{**row.entry, "position": row.position,
                      "cursor": f"{row.occurred_at.isoformat()}~{row.position}"}
                     for row in conn.execute(query)]
+
+    def organisation_by_key_hash(self, key_hash: str) -> dict[str, Any] | None:
+        t = self.t.organisation
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.key_hash == key_hash)).first()
+        return dict(row._mapping) if row else None
+
+    def organisations(self) -> list[dict[str, Any]]:
+        t = self.t.organisation
+        with self.engine.connect() as conn:
+            return [{k: v for k, v in row._mapping.items()
+                     if k not in ("key_hash", "organisation_id")}
+                    for row in conn.execute(sa.select(t).order_by(t.c.code))]
+
+    def relationships(self, elder_id: str) -> list[dict[str, Any]]:
+        t = self.t.relationship
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                sa.select(t).where(t.c.elder_id == elder_id))]
+
+    def audit(self, *, organisation: str | None = None, elder_id: str | None = None,
+              since: datetime | None = None, until: datetime | None = None,
+              limit: int = 200) -> list[dict[str, Any]]:
+        t = self.t.audit
+        query = sa.select(t)
+        if organisation:
+            query = query.where(t.c.organisation == organisation)
+        if elder_id:
+            query = query.where(t.c.elder_id == elder_id)
+        if since:
+            query = query.where(t.c.read_at >= utc_naive(since))
+        if until:
+            query = query.where(t.c.read_at <= utc_naive(until))
+        with self.engine.connect() as conn:
+            return [{**r._mapping, "read_at": r.read_at.isoformat() + "Z"}
+                    for r in conn.execute(query.order_by(t.c.position.desc()).limit(limit))]
 
     def inbound(self, outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         t = self.t.inbound

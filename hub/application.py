@@ -11,10 +11,12 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from hub.audit import PersonalDataRead
 from hub.elder import Elder
 from hub.facts import Fact
 from hub.identity import IdentifierIndex, strength
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
+from hub.organisations import Organisation
 from hub.values import Identifier, Problem, Source
 
 log = logging.getLogger(__name__)
@@ -188,6 +190,26 @@ class HubApplication(Application[UUID]):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+    def register_organisation(self, code: str, name: str, role: str, key_hash: str,
+                              sending_facilities: tuple[str, ...] = ()) -> int:
+        """Register an organisation, or issue it a new key if it exists; returns the position."""
+        existing = self._get_or_none(Organisation.create_id(code))
+        if existing is None:
+            organisation = Organisation(code=code, name=name, role=role, key_hash=key_hash,
+                                        sending_facilities=tuple(sending_facilities))
+        else:
+            organisation = existing
+            organisation.issue_key(key_hash=key_hash)
+        return self.save(organisation)[-1].notification.id
+
+    def record_read(self, *, organisation: str, role: str, elder_id: str, what: str,
+                    purpose: str, request_id: str, read_at: datetime, outcome: str) -> int:
+        """Keep the audit record of one read (or refused read) of personal data."""
+        record = PersonalDataRead(organisation=organisation, role=role, elder_id=elder_id,
+                                  what=what, purpose=purpose, request_id=request_id,
+                                  read_at=read_at, outcome=outcome)
+        return self.save(record)[-1].notification.id
 
     def elder_events(self, elder_id: UUID) -> list[Any]:
         """Every event in an elder's stream, oldest first (for as-of replay)."""

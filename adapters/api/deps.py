@@ -1,31 +1,123 @@
-"""Dependencies shared by every route: the hub, and the caller (one place for access rules)."""
+"""Dependencies shared by routes: the hub, the authenticated caller, and elder access.
+
+Authentication: each organisation holds an API key (`yyhub orgs add`), sent as
+`Authorization: Bearer <key>`; the hub keeps only its SHA-256. A regulator states a purpose in
+`X-Purpose`. Every read of an elder's data passes `readable_elder`, which checks the care
+relationship and writes the audit record.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import uuid
+from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import unquote
+from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from adapters.bootstrap import Hub
+from hub.access import (
+    AccessDenied,
+    Caller,
+    PurposeRequired,
+    Relationship,
+    check_may_read_elder,
+    may_read_elder,
+)
+
+UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
 
 
-@dataclass(frozen=True)
-class Caller:
-    """Who is calling: the organisation and its role. Authentication plugs in here."""
-
-    organisation: str
-    role: str
+def key_hash(key: str) -> str:
+    """Keys are 256-bit random tokens, so a plain SHA-256 is a safe way to store them."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def get_hub(request: Request) -> Hub:
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
-def get_caller(request: Request) -> Caller:
-    """Every route obtains its caller here. Until credentials exist, callers are local."""
-    return Caller(organisation=request.headers.get("X-Organisation", "local"), role="local")
-
-
 HubDep = Annotated[Hub, Depends(get_hub)]
+
+
+def get_caller(request: Request, hub: HubDep) -> Caller:
+    """The organisation behind the request's bearer key; 401 without a valid one."""
+    purpose = unquote(request.headers.get("X-Purpose", ""))
+    if not hub.settings.auth_required:
+        return Caller("local", "regulator", "development (authentication off)",
+                      purpose or "development")
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        raise HTTPException(401, "send an organisation key as 'Authorization: Bearer <key>'",
+                            headers=UNAUTHENTICATED)
+    organisation = hub.read_model.organisation_by_key_hash(key_hash(key.strip()))
+    if organisation is None:
+        raise HTTPException(401, "unknown or revoked key", headers=UNAUTHENTICATED)
+    return Caller(organisation["code"], organisation["role"], organisation["name"], purpose,
+                  tuple(organisation["sending_facilities"]))
+
+
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def require_role(*roles: str):  # type: ignore[no-untyped-def]
+    """A dependency that lets only the given roles through (403 otherwise)."""
+
+    def check(caller: CallerDep) -> Caller:
+        if caller.role not in roles and not (caller.organisation == "local"):
+            raise HTTPException(403, f"this needs the role {' or '.join(roles)}")
+        return caller
+
+    return Depends(check)
+
+
+def request_id(request: Request) -> str:
+    return request.headers.get("X-Request-Id") or uuid.uuid4().hex
+
+
+def relationships_of(hub: Hub, elder_id: str) -> list[Relationship]:
+    return [Relationship(r["organisation"], r["kind"], r["valid_from"], r["valid_to"])
+            for r in hub.read_model.relationships(elder_id)]
+
+
+def today(hub: Hub) -> datetime:
+    return datetime.now(hub.settings.zone)
+
+
+async def readable_elder(elder_id: UUID, request: Request, hub: HubDep,
+                         caller: CallerDep) -> UUID:
+    """The elder in the path, if the caller may read them; every attempt is audited.
+
+    A refused read answers 404, exactly as for an elder that does not exist, so nobody learns
+    that an elder they may not read is in the hub.
+    """
+    wait_for = request.query_params.get("wait_for")
+    if wait_for and wait_for.isdigit():
+        await run_in_threadpool(hub.projector.wait_for, int(wait_for))
+    outcome = "read"
+    try:
+        check_may_read_elder(caller, relationships_of(hub, str(elder_id)), today(hub).date())
+    except PurposeRequired as error:
+        raise HTTPException(403, str(error)) from error
+    except AccessDenied:
+        outcome = "denied"
+    await run_in_threadpool(
+        hub.app.record_read, organisation=caller.organisation, role=caller.role,
+        elder_id=str(elder_id), what=f"{request.method} {request.url.path}",
+        purpose=caller.purpose, request_id=request_id(request), read_at=datetime.now(UTC),
+        outcome=outcome)
+    if outcome == "denied":
+        raise HTTPException(404, "no such elder")
+    return elder_id
+
+
+ReadableElder = Annotated[UUID, Depends(readable_elder)]
+
+
+def visible_elder_ids(hub: Hub, caller: Caller, elder_ids: list[str]) -> list[str]:
+    """Of these elders, the ones the caller may read (searches never reveal the others)."""
+    day = today(hub).date()
+    return [e for e in elder_ids if may_read_elder(caller, relationships_of(hub, e), day)]

@@ -30,6 +30,7 @@ ERROR_CODES = {
     "unsupported-version": ("203", "Unsupported version id"),
     "control-id-reused": ("205", "Duplicate key identifier"),
     "identifier-invalid": ("102", "Data type error"),
+    "unknown-sender": ("207", "Application internal error: unknown sender"),
 }
 _LOCATION = re.compile(r"^(?P<seg>[A-Z][A-Z0-9]{2})(?:\[(?P<seq>\d+)\])?(?:-(?P<field>\d+))?"
                        r"(?:\.(?P<comp>\d+))?")

@@ -7,13 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
+from adapters.hl7v2.ack import build_ack
 from hub.application import HubApplication, MappedMessage, Receipt
 from hub.inbound import ACCEPTED, DUPLICATE, Envelope
 from hub.values import Problem
 from mappings.errors import MappingError, UnreadableMessage
 from mappings.hl7v2 import adt, er7
-
-from adapters.hl7v2.ack import build_ack
 
 # (message code, trigger) → mapping. The HL7 issue adds the rest.
 MAPPINGS: dict[tuple[str, str], Callable[[er7.Er7Message, tzinfo], MappedMessage]] = {
@@ -39,7 +38,9 @@ class Hl7Intake:
         self.local_zone = local_zone
         self._record = record or app.receive
 
-    def receive(self, raw: bytes, channel: str) -> Hl7Answer:
+    def receive(self, raw: bytes, channel: str,
+                allowed_facilities: set[str] | None = None) -> Hl7Answer:
+        """Record one message and build its ACK; `allowed_facilities` restricts MSH-4."""
         received_at = datetime.now(UTC)
         try:
             message, warnings = er7.read(raw)
@@ -57,6 +58,16 @@ class Hl7Intake:
         problems: tuple[Problem, ...] = tuple(warnings)
         mapped: MappedMessage | None = None
         mapping = MAPPINGS.get((code, trigger))
+        facility = message.get(msh, 4, 1)
+        if allowed_facilities is not None and facility not in allowed_facilities:
+            problems += (Problem("unknown-sender", f"sending facility {facility!r} is not one "
+                                 "this organisation may send as", "MSH[1]-4"),)
+            # Kept under its content hash, so it can never occupy the real facility's
+            # control id and block that facility's own message later.
+            refused = Envelope(f"refused:{envelope.sender}", channel, raw, received_at,
+                               message_type=envelope.message_type)
+            receipt = self._record(refused, None, problems)
+            return self._answer(receipt, message, "AR")
         if not envelope.control_id:
             problems += (Problem("required-field-missing", "MSH-10 message control id is empty",
                                  "MSH[1]-10"),)

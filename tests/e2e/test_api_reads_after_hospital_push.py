@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from adapters.api.app import create_app
 from adapters.bootstrap import Hub
+from tests.api import client_as, register
 from tests.messages import adt, resident_id
 
 DG1 = "DG1|1||I63.9^脑梗死^I10|脑梗死||A"
@@ -16,8 +17,10 @@ DG1 = "DG1|1||I63.9^脑梗死^I10|脑梗死||A"
 
 @pytest.fixture
 def client(hub: Hub) -> Iterator[TestClient]:
+    """The hospital DGSY, which pushes records and reads the elders it holds records for."""
+    key = register(hub, "DGSY", "hospital", ("DGSY",))
     with TestClient(create_app(hub=hub, background_worker=False)) as c:
-        yield c
+        yield client_as(c, key)
 
 
 def test_family_doctor_reads_profile_and_timeline_right_after_the_ack(client: TestClient) -> None:

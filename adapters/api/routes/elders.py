@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from adapters.api.deps import CallerDep, HubDep, ReadableElder, request_id, visible_elder_ids
 from hub.projections import profile as profile_fold
-
-from adapters.api.deps import CallerDep, HubDep
 
 router = APIRouter(prefix="/elders", tags=["elders"])
 
@@ -43,16 +41,28 @@ async def _wait(hub: Any, wait_for: int | None) -> None:
 
 
 @router.get("", response_model=list[ElderSummary])
-async def find_elders(hub: HubDep, caller: CallerDep,
+async def find_elders(request: Request, hub: HubDep, caller: CallerDep,
                       identifier: Annotated[str, Query(description="value or system|value")],
                       wait_for: WaitFor = None) -> list[dict[str, Any]]:
+    """Elders holding the identifier that the caller may read; others are never revealed."""
     await _wait(hub, wait_for)
     system, _, value = identifier.rpartition("|")
-    return hub.read_model.find_elders(value, system or None)
+    found = hub.read_model.find_elders(value, system or None)
+    visible = set(visible_elder_ids(hub, caller, [e["id"] for e in found]))
+    if caller.role == "regulator" and found and not caller.purpose.strip():
+        raise HTTPException(403, "a regulator must state a purpose (X-Purpose header)")
+    shown = [e for e in found if e["id"] in visible]
+    for elder in shown:
+        await run_in_threadpool(
+            hub.app.record_read, organisation=caller.organisation, role=caller.role,
+            elder_id=elder["id"], what="GET /elders?identifier (search)",
+            purpose=caller.purpose, request_id=request_id(request),
+            read_at=datetime.now(UTC), outcome="read")
+    return shown
 
 
 @router.get("/{elder_id}/profile", response_model=dict[str, Any])
-async def get_profile(elder_id: UUID, hub: HubDep, caller: CallerDep,
+async def get_profile(elder_id: ReadableElder, hub: HubDep,
                       as_of: Annotated[datetime | None, Query(
                           description="the profile from the events the hub had recorded by then")
                       ] = None,
@@ -73,7 +83,7 @@ async def get_profile(elder_id: UUID, hub: HubDep, caller: CallerDep,
 
 
 @router.get("/{elder_id}/timeline", response_model=TimelinePage)
-async def get_timeline(elder_id: UUID, hub: HubDep, caller: CallerDep,
+async def get_timeline(elder_id: ReadableElder, hub: HubDep,
                        kind: Annotated[list[str] | None, Query()] = None,
                        channel: Annotated[list[str] | None, Query()] = None,
                        since: datetime | None = None, until: datetime | None = None,

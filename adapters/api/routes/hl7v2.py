@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from adapters.api.deps import CallerDep, HubDep
+from adapters.api.deps import CallerDep, HubDep, require_role
 
 router = APIRouter(tags=["ingest"])
 
 
-@router.post("/hl7v2", response_class=Response,
+@router.post("/hl7v2", response_class=Response, dependencies=[require_role("hospital")],
              responses={200: {"content": {"x-application/hl7-v2+er7": {}},
                               "description": "The HL7 ACK (AA, AE or AR)"}})
 async def post_hl7v2(request: Request, hub: HubDep, caller: CallerDep) -> Response:
@@ -20,7 +20,9 @@ async def post_hl7v2(request: Request, hub: HubDep, caller: CallerDep) -> Respon
     `X-Ack-Code`, `X-Message-Id`.
     """
     raw = await request.body()
-    answer = await run_in_threadpool(hub.hl7.receive, raw, "hl7v2-http")
+    facilities = None if caller.organisation == "local" else \
+        {caller.organisation, *caller.sending_facilities}
+    answer = await run_in_threadpool(hub.hl7.receive, raw, "hl7v2-http", facilities)
     hub.projector.nudge()
     headers = {"X-Ack-Code": answer.ack_code, "X-Message-Id": str(answer.receipt.message_id)}
     if answer.receipt.position is not None:

@@ -17,6 +17,11 @@ async def list_inbound(hub: HubDep, caller: CallerDep,
                            pattern="^(accepted|rejected|received)$")] = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                        wait_for: int | None = None) -> list[dict[str, Any]]:
+    """A regulator sees every kept message; a sender sees its own facilities' messages."""
     if wait_for:
         hub.projector.wait_for(wait_for)
-    return hub.read_model.inbound(outcome, limit)
+    rows = hub.read_model.inbound(outcome, limit)
+    if caller.role == "regulator":
+        return rows
+    own = {caller.organisation, *caller.sending_facilities}
+    return [r for r in rows if r["sender"].rpartition("^")[2] in own]
