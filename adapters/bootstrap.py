@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from adapters.hl7v2.intake import Hl7Intake
 from adapters.settings import Settings
-from event_store.persistence import StoredHub, open_store
+from event_store.erasure import Eraser
+from event_store.keys import KeyStore
+from event_store.persistence import StoredHub, open_store, prepare_database
 from event_store.projector import Projector
 from event_store.readmodel import ReadModel, create_engine, define_tables
 from event_store.retry import transient_retry
@@ -24,6 +26,7 @@ class Hub:
     projector: Projector
     hl7: Hl7Intake
     sealer: Sealer
+    eraser: Eraser
     _worker: threading.Thread | None = field(default=None, repr=False)
 
     def start_worker(self) -> None:
@@ -44,9 +47,12 @@ class Hub:
 
 def bootstrap(settings: Settings | None = None) -> Hub:
     settings = settings or Settings()
-    app = open_store(settings.database_url)
-    read_model = ReadModel(create_engine(settings.database_url),
-                           define_tables(settings.read_model_prefix))
+    prepare_database(settings.database_url)
+    engine = create_engine(settings.database_url)
+    key_store = KeyStore(engine)
+    key_store.create_tables()
+    app = open_store(settings.database_url, key_store)
+    read_model = ReadModel(engine, define_tables(settings.read_model_prefix))
     read_model.create()
     projector = Projector(app, read_model, batch_size=settings.projection_batch_size)
     projector.ensure_tracking()
@@ -55,4 +61,5 @@ def bootstrap(settings: Settings | None = None) -> Hub:
     sealer = Sealer(read_model.engine, app.recorder)
     sealer.create()
     projector.after_pass = sealer.seal_new
-    return Hub(settings, app, read_model, projector, hl7, sealer)
+    eraser = Eraser(app, key_store, read_model)
+    return Hub(settings, app, read_model, projector, hl7, sealer, eraser)

@@ -169,6 +169,33 @@ def verify() -> None:
 
 
 @cli.command()
+def erase(elder_id: Annotated[str, typer.Argument(help="the elder's id")],
+          requested_by: Annotated[str, typer.Option(help="who asked")],
+          legal_basis: Annotated[str, typer.Option(help="e.g. 个人信息保护法第四十七条")]) -> None:
+    """Erase an elder (PIPL art. 47): contact data now, clinical data when retention ends."""
+    from uuid import UUID
+
+    hub = bootstrap(Settings())
+    try:
+        until = hub.eraser.erase(UUID(elder_id), requested_by, legal_basis)
+        hub.projector.catch_up()
+        console.print(f"contact data destroyed; clinical data kept until {until.isoformat()}")
+    finally:
+        hub.close()
+
+
+@cli.command()
+def retention() -> None:
+    """Destroy the clinical data of erased elders whose legal retention has ended."""
+    hub = bootstrap(Settings())
+    try:
+        destroyed = hub.eraser.enforce_retention()
+        console.print(f"clinical data destroyed for {len(destroyed)} elder(s)")
+    finally:
+        hub.close()
+
+
+@cli.command()
 def demo() -> None:
     """Ingest the bundled sample messages and show an elder's profile and timeline."""
     settings = Settings()

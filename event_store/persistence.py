@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
-from eventsourcing.persistence import JSONTranscoder
+from eventsourcing.persistence import JSONTranscoder, Mapper
 from sqlalchemy.engine import URL, make_url
 
+from event_store.keys import KeyStore
+from event_store.mapper import PersonalDataMapper
+from event_store.sql import sqlalchemy_url
 from event_store.transcodings import register_all
 from hub.application import HubApplication
 from hub.elder import Elder
@@ -18,6 +22,15 @@ class StoredHub(HubApplication):
     """The hub application with the hub's transcodings and elder snapshots."""
 
     name = "YiyangHub"  # names the PostgreSQL tables: yiyanghub_events, yiyanghub_snapshots
+
+    def __init__(self, env: dict[str, str], key_store: KeyStore):
+        self.key_store = key_store
+        super().__init__(env=env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        mapper = PersonalDataMapper(transcoder=self.construct_transcoder())
+        mapper.key_store = self.key_store
+        return mapper
     snapshotting_intervals = {Elder: 200}  # noqa: RUF012
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
@@ -54,14 +67,6 @@ def eventsourcing_env(url: str | URL) -> dict[str, str]:
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
 
-def sqlalchemy_url(url: str | URL) -> URL:
-    """The same database for SQLAlchemy (psycopg 3 driver for PostgreSQL)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    return parsed.set(drivername="sqlite")
-
-
 def prepare_database(url: str | URL) -> None:
     """Create the SQLite folder or the PostgreSQL database if it does not exist yet."""
     parsed = make_url(url)
@@ -81,9 +86,9 @@ def prepare_database(url: str | URL) -> None:
         engine.dispose()
 
 
-def open_store(url: str | URL, **extra_env: Any) -> StoredHub:
+def open_store(url: str | URL, key_store: KeyStore, **extra_env: Any) -> StoredHub:
     """The hub application on the database the URL names (created if missing)."""
     prepare_database(url)
     env = eventsourcing_env(url)
     env.update({k: str(v) for k, v in extra_env.items()})
-    return StoredHub(env=env)
+    return StoredHub(env=env, key_store=key_store)

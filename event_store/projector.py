@@ -21,6 +21,8 @@ from event_store.retry import transient_retry
 from hub.application import HubApplication
 from hub.audit import PersonalDataRead
 from hub.elder import Elder
+from hub.erasure import Erasure
+from hub.errors import PersonalDataErased
 from hub.inbound import InboundMessage
 from hub.organisations import Organisation
 from hub.projections import profile, timeline
@@ -145,6 +147,17 @@ class InboundHandler:
         upsert(conn, t, list(rows.values()), ["message_id"])
 
 
+class ErasureHandler:
+    """A frozen elder is stored, not processed: their read-model rows are removed."""
+
+    def handle(self, conn: Connection, tables: Tables, batch: list[tuple[int, Any]]) -> None:
+        for _, event in batch:
+            if isinstance(event, Erasure.Requested):
+                elder_id = str(event.elder_id)
+                for table in (tables.profile, tables.identifier, tables.timeline):
+                    conn.execute(sa.delete(table).where(table.c.elder_id == elder_id))
+
+
 class Projector:
     """Catches the read model up with the event log, one committed batch at a time."""
 
@@ -153,7 +166,8 @@ class Projector:
         self.app = app
         self.read_model = read_model
         self.handlers = handlers if handlers is not None else [
-            ElderHandler(), InboundHandler(), OrganisationHandler(), AuditHandler()]
+            ElderHandler(), InboundHandler(), OrganisationHandler(), AuditHandler(),
+            ErasureHandler()]
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -197,13 +211,21 @@ class Projector:
                 start=start, limit=self.batch_size, inclusive_of_start=False)
             if not notifications:
                 return 0, start
-            batch = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
+            batch = [(n.id, event) for n in notifications
+                     if (event := self._readable(n)) is not None]
             for handler in self.handlers:
                 handler.handle(conn, self.read_model.t, batch)
             end = notifications[-1].id
             conn.execute(sa.update(t).where(t.c.projection == PROJECTION).values(position=end))
         log.debug("projected %d events up to %d", len(batch), end)
         return len(batch), end
+
+    def _readable(self, notification: Any) -> Any:
+        """The event, or None when its personal data were erased (nothing to project)."""
+        try:
+            return self.app.mapper.to_domain_event(notification)
+        except PersonalDataErased:
+            return None
 
     def nudge(self) -> None:
         """Tell a running worker loop that there is something new."""

@@ -6,26 +6,14 @@ so the read model is always exactly the fold of the log up to that position.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from event_store.persistence import sqlalchemy_url
-
-
-def utc_naive(value: datetime | str | None) -> datetime | None:
-    """Instants are stored as naive UTC so both backends order them the same way."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
+from event_store.sql import create_engine, upsert, utc_naive  # noqa: F401  (re-exported)
 
 
 @dataclass
@@ -112,34 +100,6 @@ def define_tables(prefix: str = "rm_") -> Tables:
         sa.Column("outcome", sa.String(20), nullable=False))
     return Tables(md, tracking, profile, identifier, timeline, inbound, organisation,
                   relationship, audit)
-
-
-def create_engine(url: str) -> Engine:
-    """A SQLAlchemy engine on the hub's database (the same one the event store uses)."""
-    target = sqlalchemy_url(url)
-    dumps = lambda obj: json.dumps(obj, ensure_ascii=False)  # noqa: E731
-    if target.get_backend_name() == "sqlite":
-        return sa.create_engine(target, json_serializer=dumps, connect_args={"timeout": 30})
-    return sa.create_engine(target, json_serializer=dumps, pool_pre_ping=True, pool_size=5,
-                            max_overflow=10)
-
-
-def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], keys: list[str],
-           update: bool = True) -> None:
-    """Insert rows, replacing (or keeping) existing rows with the same key, on either backend."""
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
-    if update:
-        columns = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        stmt = stmt.on_conflict_do_update(index_elements=keys, set_=columns)
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    conn.execute(stmt, rows)
 
 
 class ReadModel:

@@ -10,10 +10,13 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from hub.audit import PersonalDataRead
 from hub.elder import Elder
-from hub.facts import Fact
+from hub.erasure import Erasure, clinical_retention_end
+from hub.errors import PersonalDataErased
+from hub.facts import Encounter, Fact
 from hub.identity import IdentifierIndex, strength
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
 from hub.organisations import Organisation
@@ -104,12 +107,13 @@ class HubApplication(Application[UUID]):
 
         message = InboundMessage(
             sender=envelope.sender, channel=envelope.channel, control_id=envelope.control_id,
-            message_type=envelope.message_type, raw=envelope.raw, sha256=envelope.sha256,
+            message_type=envelope.message_type, sha256=envelope.sha256,
             received_at=envelope.received_at,
         )
         errors = tuple(p for p in problems if p.is_error)
         if mapped is None or errors:
-            message.reject(problems or (Problem("unreadable", "message could not be read"),))
+            message.reject(problems or (Problem("unreadable", "message could not be read"),),
+                           raw=envelope.raw)
             recordings = self.save(message)
             return Receipt(message_id, REJECTED, REJECTED, message.problems,
                            position=recordings[-1].notification.id)
@@ -120,7 +124,15 @@ class HubApplication(Application[UUID]):
         warnings = list(problems) + list(mapped.warnings)
         fact_count = 0
         for subject in mapped.subjects:
-            resolution = self._resolve(subject, source, warnings)
+            try:
+                resolution = self._resolve(subject, source, warnings)
+            except PersonalDataErased:
+                message.reject((Problem(
+                    "subject-erased", "this person's data were erased at their request; the "
+                    "message is not processed and its content is not kept"),), raw=b"")
+                recordings = self.save(message)
+                return Receipt(message_id, REJECTED, REJECTED, message.problems,
+                               position=recordings[-1].notification.id)
             for dated in subject.facts:
                 resolution.elder.record_fact(fact=dated.fact, source=source,
                                              occurred_at=dated.occurred_at)
@@ -129,7 +141,7 @@ class HubApplication(Application[UUID]):
             to_save.extend(resolution.new_indexes)
             elder_ids.append(resolution.elder.id)
         message.accept(elder_ids=tuple(elder_ids), fact_count=fact_count,
-                       warnings=tuple(warnings))
+                       warnings=tuple(warnings), raw=envelope.raw)
         recordings = self.save(*to_save)
         return Receipt(message_id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
                        recordings[-1].notification.id, fact_count)
@@ -137,7 +149,7 @@ class HubApplication(Application[UUID]):
     def _note_resend(self, existing: InboundMessage, envelope: Envelope) -> Receipt:
         same = existing.sha256 == envelope.sha256
         existing.note_resend(sha256=envelope.sha256, received_at=envelope.received_at,
-                             same_content=same)
+                             same_content=same, raw=b"" if same else envelope.raw)
         recordings = self.save(existing)
         problems = existing.problems
         if not same:
@@ -212,5 +224,47 @@ class HubApplication(Application[UUID]):
         return self.save(record)[-1].notification.id
 
     def elder_events(self, elder_id: UUID) -> list[Any]:
-        """Every event in an elder's stream, oldest first (for as-of replay)."""
-        return list(self.events.get(elder_id))
+        """Every event in an elder's stream, oldest first (for as-of replay).
+
+        After an erasure, events whose key was destroyed are left out; what remains (clinical
+        records still under retention) is what a regulator may see.
+        """
+        readable = []
+        for stored in self.recorder.select_events(elder_id):
+            try:
+                readable.append(self.mapper.to_domain_event(stored))
+            except PersonalDataErased:
+                continue
+        return readable
+
+    def request_erasure(self, elder_id: UUID, requested_by: str, legal_basis: str,
+                        requested_at: datetime) -> Erasure:
+        """Freeze an elder and fix when their clinical records may be destroyed."""
+        existing = self._get_or_none(Erasure.create_id(elder_id))
+        if existing is not None:
+            return existing  # type: ignore[no-any-return]
+        visits = []
+        for event in self.elder_events(elder_id):
+            fact = getattr(event, "fact", None)
+            if isinstance(fact, Encounter):
+                when = fact.discharged_at or fact.admitted_at or event.occurred_at
+                visits.append((fact.patient_class.code if fact.patient_class else "", when))
+        erasure = Erasure(elder_id=elder_id, requested_by=requested_by, legal_basis=legal_basis,
+                          requested_at=requested_at,
+                          clinical_retained_until=clinical_retention_end(visits, requested_at))
+        self.save(erasure)
+        return erasure
+
+    def record_clinical_destroyed(self, elder_id: UUID, destroyed_at: datetime) -> None:
+        erasure = self.repository.get(Erasure.create_id(elder_id))
+        if not erasure.clinical_destroyed:
+            erasure.destroy_clinical(destroyed_at=destroyed_at)
+            self.save(erasure)
+
+    def erasures(self) -> list[Erasure]:
+        """Every erasure ever requested (they are few; read from the log)."""
+        found = []
+        for notification in self.recorder.select_notifications(
+                start=None, limit=10**9, topics=[get_topic(Erasure.Requested)]):
+            found.append(self.repository.get(notification.originator_id))
+        return found

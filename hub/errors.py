@@ -13,3 +13,7 @@ class ElderNotFound(HubError):
 
 class IdentityConflict(HubError):
     """Raised when a message's identifiers point at more than one elder."""
+
+
+class PersonalDataErased(HubError):
+    """Raised when data is asked of an elder whose keys were destroyed (PIPL art. 47)."""

@@ -56,7 +56,7 @@ class InboundMessage(Aggregate):
 
     @event("Received")
     def __init__(self, sender: str, channel: str, control_id: str, message_type: str,
-                 raw: bytes, sha256: str, received_at: datetime):
+                 sha256: str, received_at: datetime):
         self.sender = sender
         self.channel = channel
         self.control_id = control_id
@@ -65,19 +65,27 @@ class InboundMessage(Aggregate):
         self.outcome = ""
         self.problems: tuple[Problem, ...] = ()
         self.elder_ids: tuple[UUID, ...] = ()
+        self.raw = b""
 
+    # The raw bytes travel with the outcome, so the event that holds them also names whose
+    # personal data they are (and so which elder's key encrypts them).
     @event("Accepted")
     def accept(self, elder_ids: tuple[UUID, ...], fact_count: int,
-               warnings: tuple[Problem, ...]) -> None:
+               warnings: tuple[Problem, ...], raw: bytes) -> None:
         self.outcome = ACCEPTED
         self.elder_ids = tuple(elder_ids)
         self.problems = tuple(warnings)
+        self.raw = raw
 
     @event("Rejected")
-    def reject(self, problems: tuple[Problem, ...]) -> None:
+    def reject(self, problems: tuple[Problem, ...], raw: bytes) -> None:
+        """`raw` is empty only when keeping it would keep an erased person's data."""
         self.outcome = REJECTED
         self.problems = tuple(problems)
+        self.raw = raw
 
     @event("ResendReceived")
-    def note_resend(self, sha256: str, received_at: datetime, same_content: bool) -> None:
-        """A resend is noted for the audit trail; it never creates facts."""
+    def note_resend(self, sha256: str, received_at: datetime, same_content: bool,
+                    raw: bytes) -> None:
+        """A resend is noted for the audit trail and never creates facts; a different message
+        under the same control id is kept (`raw`) for review."""

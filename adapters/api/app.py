@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from adapters.api.routes import audit, elders, hl7v2, inbound, organisations
+from adapters.api.routes import audit, elders, erasure, hl7v2, inbound, organisations
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
 
@@ -40,4 +40,5 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(inbound.router)
     app.include_router(audit.router)
     app.include_router(organisations.router)
+    app.include_router(erasure.router)
     return app
