@@ -42,15 +42,25 @@ def _files(paths: list[Path]) -> Iterator[Path]:
 
 @cli.command()
 def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None,
-          port: Annotated[int | None, typer.Option(help="or YYHUB_PORT")] = None) -> None:
+          port: Annotated[int | None, typer.Option(help="or YYHUB_PORT")] = None,
+          workers: Annotated[int, typer.Option(help="processes (PostgreSQL only for >1)")] = 1,
+          ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) with a projection worker in the background."""
     import uvicorn
 
     from adapters.api.app import create_app
+    from event_store.persistence import is_postgres
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    host, port = host or settings.host, port or settings.port
+    if workers > 1:
+        if not is_postgres(settings.database_url):
+            raise typer.BadParameter("several workers need PostgreSQL (SQLite has one writer)")
+        uvicorn.run("adapters.api.app:app_from_environment", factory=True, host=host,
+                    port=port, workers=workers)
+        return
+    uvicorn.run(create_app(settings), host=host, port=port)
 
 
 @cli.command()

@@ -8,6 +8,8 @@ PostgreSQL (it polls; eventsourcing's push subscriptions exist only on PostgreSQ
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import threading
 from collections import defaultdict
@@ -147,6 +149,47 @@ class InboundHandler:
         upsert(conn, t, list(rows.values()), ["message_id"])
 
 
+class ActiveWorkerLock:
+    """A PostgreSQL session advisory lock that elects one active worker per projection.
+
+    On SQLite there is one process, so the worker is always active.
+    """
+
+    def __init__(self, engine: sa.Engine, name: str):
+        self.engine = engine
+        self.key = int.from_bytes(hashlib.sha256(f"yyhub:{name}".encode()).digest()[:8],
+                                  "big", signed=True)
+        self.conn: sa.Connection | None = None
+        self.active = engine.dialect.name != "postgresql"
+
+    def __enter__(self) -> ActiveWorkerLock:
+        return self
+
+    def is_active(self) -> bool:
+        if self.active:
+            return True
+        try:
+            if self.conn is None:
+                self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self.active = bool(self.conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
+                                                 {"k": self.key}).scalar())
+            if self.active:
+                log.info("this worker is now the active %s projection worker", PROJECTION)
+        except sa.exc.DBAPIError:
+            log.warning("could not reach the database to elect a worker; standing by")
+            self._drop()
+        return self.active
+
+    def _drop(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(sa.exc.DBAPIError):
+                self.conn.close()
+        self.conn = None
+
+    def __exit__(self, *exc: object) -> None:
+        self._drop()  # closing the session releases the lock for a standby
+
+
 class ErasureHandler:
     """A frozen elder is stored, not processed: their read-model rows are removed."""
 
@@ -232,16 +275,24 @@ class Projector:
         self._wake.set()
 
     def run_forever(self, idle_seconds: float = 0.5) -> None:
-        """Keep the read model fresh until `stop()`; errors are logged and retried."""
-        while not self._stop.is_set():
-            try:
-                self.catch_up()
-                if self.after_pass is not None:
-                    self.after_pass()
-            except Exception:  # a worker must outlive a bad moment; the next pass retries
-                log.exception("projection pass failed; retrying")
-            self._wake.wait(idle_seconds)
-            self._wake.clear()
+        """Keep the read model fresh until `stop()`; errors are logged and retried.
+
+        On PostgreSQL the workers of all processes elect one active worker with an advisory
+        lock; the others stand by and take over when its session ends (the process died).
+        Correctness does not rest on the election (the tracking row is locked per batch); it
+        only keeps standbys from contending.
+        """
+        with ActiveWorkerLock(self.read_model.engine, PROJECTION) as election:
+            while not self._stop.is_set():
+                try:
+                    if election.is_active():
+                        self.catch_up()
+                        if self.after_pass is not None:
+                            self.after_pass()
+                except Exception:  # a worker must outlive a bad moment; the next pass retries
+                    log.exception("projection pass failed; retrying")
+                self._wake.wait(idle_seconds)
+                self._wake.clear()
 
     def stop(self) -> None:
         self._stop.set()

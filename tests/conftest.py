@@ -55,3 +55,18 @@ def sqlite_hub(tmp_path: Path) -> Iterator[Hub]:
     running = bootstrap(Settings(database_url=f"sqlite:///{tmp_path}/hub.db"))
     yield running
     running.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, for behaviour only PostgreSQL has (worker election)."""
+    name = f"yyhub_test_{uuid.uuid4().hex[:12]}"
+    yield f"{PG_SERVER}/{name}"
+    drop_postgres_database(name)
+
+
+@pytest.fixture
+def postgres_hub(postgres_url: str) -> Iterator[Hub]:
+    running = bootstrap(Settings(database_url=postgres_url, projection_batch_size=50))
+    yield running
+    running.close()

@@ -12,6 +12,11 @@ from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
 
 
+def app_from_environment() -> FastAPI:
+    """The app for `uvicorn --factory` worker processes, configured from YYHUB_ variables."""
+    return create_app(Settings())
+
+
 def create_app(settings: Settings | None = None, hub: Hub | None = None,
                background_worker: bool = True) -> FastAPI:
     """The API over a hub built from settings (or over a given hub, which the caller owns)."""
