@@ -149,6 +149,15 @@ class ReadModel:
             item["matched"].append({"system": row.system, "value": row.value})
         return list(found.values())
 
+    def find_by_name(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Elders whose current name contains the text (for people searching a page)."""
+        t = self.t.profile
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.elder_id, t.c.name)
+                                .where(t.c.name.contains(name, autoescape=True))
+                                .order_by(t.c.name).limit(limit)).all()
+        return [{"id": r.elder_id, "name": r.name, "matched": []} for r in rows]
+
     def timeline(self, elder_id: str, *, kinds: list[str] | None = None,
                  channels: list[str] | None = None, since: datetime | None = None,
                  until: datetime | None = None, after: tuple[datetime, int] | None = None,

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
 
 from adapters.api.routes import audit, elders, erasure, hl7v2, inbound, organisations
 from adapters.bootstrap import Hub, bootstrap
+from adapters.web import pages
 from adapters.settings import Settings
 
 
@@ -46,4 +48,9 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(audit.router)
     app.include_router(organisations.router)
     app.include_router(erasure.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(pages.LoginNeeded)
+    async def login_needed(request: Request, exc: pages.LoginNeeded) -> Response:
+        return RedirectResponse("/ui/login", status_code=303)
     return app

@@ -43,19 +43,34 @@ def get_hub(request: Request) -> Hub:
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 
+SESSION_COOKIE = "yyhub_key"  # web pages: the same key, held in an HttpOnly cookie
+PURPOSE_COOKIE = "yyhub_purpose"
+
+
 def get_caller(request: Request, hub: HubDep) -> Caller:
-    """The organisation behind the request's bearer key; 401 without a valid one."""
-    purpose = unquote(request.headers.get("X-Purpose", ""))
+    """The organisation behind the request's key (bearer header, or the web session cookie);
+    401 without a valid one."""
+    purpose = unquote(request.headers.get("X-Purpose", "")
+                      or request.cookies.get(PURPOSE_COOKIE, ""))
     if not hub.settings.auth_required:
         return Caller("local", "regulator", "development (authentication off)",
                       purpose or "development")
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key:
+        key, scheme = request.cookies.get(SESSION_COOKIE, ""), "bearer"
+    if not key:
         raise HTTPException(401, "send an organisation key as 'Authorization: Bearer <key>'",
                             headers=UNAUTHENTICATED)
-    organisation = hub.read_model.organisation_by_key_hash(key_hash(key.strip()))
-    if organisation is None:
+    caller = authenticate(hub, key.strip(), purpose)
+    if caller is None:
         raise HTTPException(401, "unknown or revoked key", headers=UNAUTHENTICATED)
+    return caller
+
+
+def authenticate(hub: Hub, key: str, purpose: str = "") -> Caller | None:
+    organisation = hub.read_model.organisation_by_key_hash(key_hash(key))
+    if organisation is None:
+        return None
     return Caller(organisation["code"], organisation["role"], organisation["name"], purpose,
                   tuple(organisation["sending_facilities"]))
 
@@ -97,21 +112,28 @@ async def readable_elder(elder_id: UUID, request: Request, hub: HubDep,
     wait_for = request.query_params.get("wait_for")
     if wait_for and wait_for.isdigit():
         await run_in_threadpool(hub.projector.wait_for, int(wait_for))
-    outcome = "read"
     try:
-        check_may_read_elder(caller, relationships_of(hub, str(elder_id)), today(hub).date())
+        allowed = await run_in_threadpool(authorise_read, hub, caller, str(elder_id),
+                                          f"{request.method} {request.url.path}",
+                                          request_id(request))
     except PurposeRequired as error:
         raise HTTPException(403, str(error)) from error
-    except AccessDenied:
-        outcome = "denied"
-    await run_in_threadpool(
-        hub.app.record_read, organisation=caller.organisation, role=caller.role,
-        elder_id=str(elder_id), what=f"{request.method} {request.url.path}",
-        purpose=caller.purpose, request_id=request_id(request), read_at=datetime.now(UTC),
-        outcome=outcome)
-    if outcome == "denied":
+    if not allowed:
         raise HTTPException(404, "no such elder")
     return elder_id
+
+
+def authorise_read(hub: Hub, caller: Caller, elder_id: str, what: str, request: str) -> bool:
+    """Check the care relationship and audit the attempt (API and web pages alike)."""
+    outcome = "read"
+    try:
+        check_may_read_elder(caller, relationships_of(hub, elder_id), today(hub).date())
+    except AccessDenied:
+        outcome = "denied"
+    hub.app.record_read(organisation=caller.organisation, role=caller.role, elder_id=elder_id,
+                        what=what, purpose=caller.purpose, request_id=request,
+                        read_at=datetime.now(UTC), outcome=outcome)
+    return outcome == "read"
 
 
 ReadableElder = Annotated[UUID, Depends(readable_elder)]

@@ -1,0 +1,1 @@
+"""Web pages for the people who use the hub: server-rendered, Chinese first, little JavaScript."""

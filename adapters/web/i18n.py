@@ -1,0 +1,61 @@
+"""UI words in 简体中文 (default) and English."""
+
+from __future__ import annotations
+
+WORDS: dict[str, tuple[str, str]] = {
+    "hub": ("医养结合信息平台", "Yiyang Hub"),
+    "login": ("登录", "Log in"),
+    "logout": ("退出", "Log out"),
+    "key": ("机构密钥", "Organisation key"),
+    "purpose": ("查阅目的（监管机构必填）", "Purpose (required for regulators)"),
+    "bad_key": ("密钥无效", "Unknown key"),
+    "find_elder": ("查找老人", "Find an elder"),
+    "search_hint": ("姓名、身份证号、社保卡号或病历号", "Name, 身份证, card or record number"),
+    "search": ("查询", "Search"),
+    "no_results": ("没有可查看的结果", "Nothing you may read matched"),
+    "profile": ("健康档案", "Profile"),
+    "timeline": ("时间线", "Timeline"),
+    "identifiers": ("标识", "Identifiers"),
+    "name": ("姓名", "Name"),
+    "sex": ("性别", "Sex"),
+    "birth_date": ("出生日期", "Birth date"),
+    "phone": ("电话", "Phone"),
+    "address": ("地址", "Address"),
+    "contacts": ("联系人", "Contacts"),
+    "allergies": ("过敏", "Allergies"),
+    "diagnoses": ("诊断", "Diagnoses"),
+    "medications": ("用药", "Medications"),
+    "encounters": ("就诊", "Visits"),
+    "observations": ("最近体征与检验", "Latest readings"),
+    "source": ("来源", "Source"),
+    "occurred_at": ("发生时间", "When"),
+    "kind": ("类别", "Kind"),
+    "what": ("内容", "What"),
+    "channel": ("渠道", "Channel"),
+    "all_kinds": ("全部类别", "All kinds"),
+    "filter": ("筛选", "Filter"),
+    "trends": ("趋势", "Trends"),
+    "blood_pressure": ("血压 (mmHg)", "Blood pressure (mmHg)"),
+    "glucose": ("血糖 (mmol/L)", "Glucose (mmol/L)"),
+    "weight": ("体重 (kg)", "Weight (kg)"),
+    "no_readings": ("暂无数据", "No readings"),
+    "audit": ("查阅审计", "Read audit"),
+    "as_of": ("历史快照", "As of"),
+    "seal": ("防篡改校验", "Seal"),
+    "intact": ("完好", "intact"),
+    "not_intact": ("已被篡改", "NOT intact"),
+    "who": ("机构", "Organisation"),
+    "role": ("角色", "Role"),
+    "elder": ("老人", "Elder"),
+    "when": ("时间", "When"),
+    "outcome": ("结果", "Outcome"),
+    "more": ("更多", "More"),
+    "home": ("首页", "Home"),
+    "lang_switch": ("English", "中文"),
+    "view_as_of": ("查看该时刻的档案", "View the profile as of"),
+}
+
+
+def translator(lang: str):  # type: ignore[no-untyped-def]
+    index = 1 if lang == "en" else 0
+    return lambda word: WORDS.get(word, (word, word))[index]
