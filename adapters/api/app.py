@@ -10,8 +10,8 @@ from fastapi.responses import RedirectResponse
 
 from adapters.api.routes import audit, elders, erasure, hl7v2, inbound, organisations
 from adapters.bootstrap import Hub, bootstrap
-from adapters.web import pages
 from adapters.settings import Settings
+from adapters.web import pages
 
 
 def app_from_environment() -> FastAPI:

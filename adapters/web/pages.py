@@ -13,9 +13,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from hub.access import Caller, PurposeRequired
-from hub.projections import profile as profile_fold
-
 from adapters.api.deps import (
     PURPOSE_COOKIE,
     SESSION_COOKIE,
@@ -28,6 +25,8 @@ from adapters.api.deps import (
 )
 from adapters.web import charts
 from adapters.web.i18n import translator
+from hub.access import Caller, PurposeRequired
+from hub.projections import profile as profile_fold
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
