@@ -149,6 +149,14 @@ class ReadModel:
             item["matched"].append({"system": row.system, "value": row.value})
         return list(found.values())
 
+    def inbound_counts(self) -> dict[tuple[str, str], int]:
+        """Received messages by (channel, outcome)."""
+        t = self.t.inbound
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.channel, t.c.outcome, sa.func.count())
+                                .group_by(t.c.channel, t.c.outcome)).all()
+        return {(r[0], r[1]): int(r[2]) for r in rows}
+
     def find_by_name(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         """Elders whose current name contains the text (for people searching a page)."""
         t = self.t.profile

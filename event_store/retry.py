@@ -9,6 +9,7 @@ from typing import TypeVar
 import sqlalchemy.exc
 from eventsourcing.persistence import InterfaceError, OperationalError
 from tenacity import (
+    RetryCallState,
     before_sleep_log,
     retry,
     retry_if_exception_type,
@@ -18,6 +19,16 @@ from tenacity import (
 
 log = logging.getLogger("yyhub.retry")
 T = TypeVar("T")
+
+RETRIES = {"count": 0}  # transient database errors retried by this process (for /metrics)
+
+
+def _count_and_log(retry_state: RetryCallState) -> None:
+    RETRIES["count"] += 1
+    _log_before_sleep(retry_state)
+
+
+_log_before_sleep = before_sleep_log(log, logging.WARNING)
 
 TRANSIENT = (OperationalError, InterfaceError, sqlalchemy.exc.OperationalError,
              sqlalchemy.exc.InterfaceError)
@@ -30,6 +41,6 @@ def transient_retry(attempts: int = 5, max_wait: float = 2.0) -> Callable[[Calla
         retry=retry_if_exception_type(TRANSIENT),
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.05, max=max_wait),
-        before_sleep=before_sleep_log(log, logging.WARNING),
+        before_sleep=_count_and_log,
         reraise=True,
     )

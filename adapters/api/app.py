@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
-from adapters.api.routes import audit, elders, erasure, hl7v2, inbound, organisations
+from adapters.api.routes import audit, elders, erasure, hl7v2, inbound, metrics, organisations
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
 from adapters.web import pages
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(audit.router)
     app.include_router(organisations.router)
     app.include_router(erasure.router)
+    app.include_router(metrics.router)
     app.include_router(pages.router)
 
     @app.exception_handler(pages.LoginNeeded)

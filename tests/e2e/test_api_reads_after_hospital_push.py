@@ -83,3 +83,17 @@ def test_profile_as_of_before_an_update(client: TestClient) -> None:
     assert then["demographics"]["phone"] == "13800000001"
     assert client.get(f"/elders/{elder['id']}/profile",
                       params={"as_of": "2000-01-01T00:00:00+08:00"}).status_code == 404
+
+
+def test_operators_see_quarantine_and_projection_lag_in_metrics(hub: Hub,
+                                                                client: TestClient) -> None:
+    client.post("/hl7v2", content=adt(national_id=resident_id()).encode())
+    bad = client.post("/hl7v2", content=adt(control_id="BAD", birth="19461399",
+                                            national_id=resident_id()).encode())
+    admin = register(hub, "OPS", "admin")
+    hub.projector.wait_for(int(bad.headers["X-Hub-Position"]))
+    scrape = client.get("/metrics", headers={"Authorization": f"Bearer {admin}"}).text
+    assert 'yyhub_inbound_messages{channel="hl7v2-http",outcome="rejected"} 1.0' in scrape
+    assert 'yyhub_inbound_messages{channel="hl7v2-http",outcome="accepted"} 1.0' in scrape
+    assert 'yyhub_projection_lag_events{projection="elders"} 0.0' in scrape
+    assert client.get("/metrics").status_code == 403  # a hospital key is not enough
