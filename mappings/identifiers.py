@@ -44,9 +44,22 @@ def resident_id_is_valid(value: str) -> bool:
     return True
 
 
+def upgrade_legacy_resident_id(value: str) -> str | None:
+    """A 15-digit 身份证号 (GB 11643-1989) as its 18-digit form: "19" after the 6-digit
+    address code and the MOD 11-2 check digit at the end; None if it is not one."""
+    value = value.strip()
+    if len(value) != 15 or not value.isdigit():
+        return None
+    first17 = value[:6] + "19" + value[6:]
+    upgraded = first17 + ric.calc_check_digit(first17 + "0")
+    return upgraded if resident_id_is_valid(upgraded) else None
+
+
 def resident_id(value: str) -> Identifier:
-    """A 身份证 identifier, marked not linkable when it fails validation."""
+    """A 身份证 identifier, marked not linkable when it fails validation; a legacy 15-digit
+    number is upgraded to its 18-digit form."""
     value = value.strip().upper()
+    value = upgrade_legacy_resident_id(value) or value
     return Identifier(RESIDENT_ID_SYSTEM, value, linkable=resident_id_is_valid(value))
 
 
