@@ -6,11 +6,13 @@ import threading
 from dataclasses import dataclass, field
 
 from event_store.persistence import StoredHub, open_store
-from event_store.projector import Projector
+from event_store.projector import ElderHandler, InboundHandler, Projector
 from event_store.readmodel import ReadModel, create_engine, define_tables
 from event_store.retry import transient_retry
+from hub.clock import Clock, SystemClock
 
 from adapters.hl7v2.intake import Hl7Intake
+from adapters.referral_parts import ReferralParts, build_referral_parts
 from adapters.settings import Settings
 
 
@@ -23,6 +25,7 @@ class Hub:
     read_model: ReadModel
     projector: Projector
     hl7: Hl7Intake
+    referrals: ReferralParts
     _worker: threading.Thread | None = field(default=None, repr=False)
 
     def start_worker(self) -> None:
@@ -31,8 +34,10 @@ class Hub:
             self._worker = threading.Thread(target=self.projector.run_forever,
                                             name="projection-worker", daemon=True)
             self._worker.start()
+            self.referrals.start(self.projector.catch_up)
 
     def close(self) -> None:
+        self.referrals.stop()
         self.projector.stop()
         if self._worker is not None:
             self._worker.join(timeout=10)
@@ -41,14 +46,17 @@ class Hub:
         self.read_model.engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None) -> Hub:
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Hub:
     settings = settings or Settings()
+    clock = clock or SystemClock()
     app = open_store(settings.database_url)
     read_model = ReadModel(create_engine(settings.database_url),
                            define_tables(settings.read_model_prefix))
     read_model.create()
-    projector = Projector(app, read_model, batch_size=settings.projection_batch_size)
+    referrals = build_referral_parts(app, read_model.engine, settings, clock)
+    projector = Projector(app, read_model, batch_size=settings.projection_batch_size,
+                          handlers=[ElderHandler(), InboundHandler(), referrals.handler])
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
     hl7 = Hl7Intake(app, settings.zone, record=record)
-    return Hub(settings, app, read_model, projector, hl7)
+    return Hub(settings, app, read_model, projector, hl7, referrals)

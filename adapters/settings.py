@@ -18,6 +18,19 @@ class Settings(BaseSettings):
     local_timezone: str = "Asia/Shanghai"
     projection_batch_size: int = 500
     read_model_prefix: str = "rm_"
+    # Referrals (双向转诊): deadlines per urgency, and the webhook outbox.
+    referral_accept_urgent_hours: float = 2
+    referral_accept_routine_hours: float = 24
+    referral_expire_urgent_hours: float = 12
+    referral_expire_routine_hours: float = 72
+    referral_receive_return_hours: float = 24
+    referral_follow_up_days: float = 14
+    referral_pass_seconds: float = 30
+    webhook_attempts_per_pass: int = 3
+    webhook_max_attempts: int = 10
+    webhook_retry_wait_seconds: float = 0.5
+    webhook_backoff_seconds: float = 30
+    webhook_timeout_seconds: float = 5
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,0 +1,80 @@
+"""A referral as people read it: the 转诊单, where it stands, what is overdue, and every step.
+
+`apply(state, event) -> state` is a pure fold over one referral's events; the worklist rows and
+`GET /referrals/{id}` are both made from its result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.referrals import Referral
+from hub.values import plain
+
+View = dict[str, Any]
+
+_STEP_NAMES = {
+    Referral.Accepted: "accepted", Referral.Refused: "refused", Referral.Cancelled: "cancelled",
+    Referral.Expired: "expired", Referral.Arrived: "arrived", Referral.Completed: "completed",
+    Referral.ReturnSent: "returned", Referral.FollowedUp: "followed-up",
+    Referral.Received: "received", Referral.Overdue: "overdue",
+}
+_SKIP = {"originator_id", "originator_version", "originator_topic", "timestamp"}
+
+
+def initial(event: Referral.Requested) -> View:
+    """The view of a referral just requested (or a return just sent)."""
+    details = {k: plain(v) for k, v in vars(event).items() if k not in _SKIP}
+    packet = details.pop("packet", {})
+    return {
+        "referral_id": str(event.originator_id),
+        **details,
+        "status": "requested" if event.direction == "up" else "sent",
+        "return_id": None,
+        "due_at": plain(event.due_at),
+        "awaited": "accept" if event.direction == "up" else "receive",
+        "overdue": False,
+        "overdue_steps": [],
+        "followed_up": False,
+        "updated_at": plain(event.requested_at),
+        "history": [{"step": "requested" if event.direction == "up" else "sent",
+                     "by": event.from_organisation, "at": plain(event.requested_at)}],
+        "packet": packet,
+    }
+
+
+def apply(state: View, event: Any) -> View:
+    """Fold one more event of the referral into its view; returns a new view."""
+    if isinstance(event, Referral.Requested):
+        return initial(event)
+    name = _STEP_NAMES.get(type(event))
+    if name is None:
+        return state
+    data = {k: plain(v) for k, v in vars(event).items() if k not in _SKIP}
+    new = {**state, "updated_at": data.get("at", state["updated_at"]),
+           "history": [*state["history"], {"step": name, "by": data.pop("by_organisation", ""),
+                                            **data}]}
+    if name == "overdue":
+        new["overdue"] = True
+        new["overdue_steps"] = [*state["overdue_steps"], event.awaited]
+        return new
+    if name == "returned":
+        new["return_id"] = str(event.return_id)
+        return new
+    if name == "followed-up":
+        new.update(followed_up=True, awaited="", due_at=None, overdue=False)
+        return new
+    new["status"] = name
+    new["overdue"] = False
+    new["due_at"] = None
+    new["awaited"] = ""
+    if isinstance(event, Referral.Accepted):
+        new.update(to_organisation=event.by_organisation,
+                   receiving_doctor=event.receiving_doctor, appointment=event.appointment,
+                   bed=event.bed)
+    elif isinstance(event, Referral.Refused):
+        new["refuse_reason"] = event.reason
+    elif isinstance(event, Referral.Completed):
+        new.update(treatment_result=event.treatment_result or state.get("treatment_result", ""),
+                   due_at=plain(event.follow_up_due_at), awaited="follow-up")
+    return new
