@@ -349,8 +349,10 @@ class ReferralViews:
 
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         o = self.t.outbox
+        # A delivery never tried is due at once, whatever the clock says of its event's time.
         query = (sa.select(o).where(o.c.status == PENDING,
-                                    o.c.next_attempt_at <= utc_naive(now))
+                                    sa.or_(o.c.attempts == 0,
+                                           o.c.next_attempt_at <= utc_naive(now)))
                  .order_by(o.c.position, o.c.delivery_id).limit(limit))
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
