@@ -1,4 +1,4 @@
-"""What the referral tests share: a clock the test moves by hand, and a hub and client built on it."""
+"""What the referral tests share: a clock the test moves by hand, and a hub and client on it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
 from tests.messages import adt, resident_id
 
-# Organisations go by their codes (HTTP headers are ASCII): 阳光养老院, 东莞市人民医院, 东莞市中医院.
+# Organisations go by their codes (HTTP headers are ASCII): 阳光养老院, 东莞市人民医院, 东莞市中医院
 CARE_HOME = "YG-YLY"
 HOSPITAL = "DG-RMYY"
 OTHER_HOSPITAL = "DG-ZYY"

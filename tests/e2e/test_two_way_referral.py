@@ -1,4 +1,5 @@
-"""Over HTTP: a care home sends 张秀英 up to the hospital and gets her back with a discharge summary."""
+"""Over HTTP: a care home sends 张秀英 up to hospital and gets her back with a discharge summary."""
+# ruff: noqa: F811  (the fixtures imported from tests.referral_support are used as arguments)
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
 """Care homes and hospitals hear of every referral step through webhooks, even past outages."""
+# ruff: noqa: F811  (the fixtures imported from tests.referral_support are used as arguments)
 
 from __future__ import annotations
 
