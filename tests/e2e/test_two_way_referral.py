@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from typing import Any
 
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.bundle import Bundle
 
+from adapters.settings import Settings
 from tests.referral_support import (  # noqa: F401  (fixtures)
     CARE_HOME,
     HOSPITAL,
@@ -216,3 +220,17 @@ def test_partnered_hospitals_are_suggested_first(client: TestClient) -> None:
         "org": CARE_HOME, "wait_for": signed.headers["X-Hub-Position"]}).json()
     assert [(d["organisation"], d["partnered"]) for d in suggested] == [
         (HOSPITAL, True), (OTHER_HOSPITAL, False)]
+
+
+def test_the_deadlines_command_expires_a_referral_nobody_took(
+        client: TestClient, settings: Settings) -> None:
+    national, _ = admit_elder(client)
+    referral_id = request_referral(client, national)  # on the hand clock: months ago
+    result = subprocess.run([sys.executable, "-m", "adapters.cli", "deadlines"],
+                            env={**os.environ, "YYHUB_DATABASE_URL": settings.database_url,
+                                 "COLUMNS": "200"},
+                            capture_output=True, text=True, timeout=120, check=True)
+    assert "0 newly overdue, 1 expired" in result.stdout
+    view = client.get(f"/referrals/{referral_id}", params={"wait_for": last_position(client)})
+    assert view.json()["status"] == "expired"
+    assert view.json()["history"][-1]["step"] == "expired"
