@@ -12,6 +12,7 @@ from event_store.retry import transient_retry
 from hub.clock import Clock, SystemClock
 
 from adapters.hl7v2.intake import Hl7Intake
+from adapters.hl7v2.referral_intake import ReferralHl7Intake
 from adapters.referral_parts import ReferralParts, build_referral_parts
 from adapters.settings import Settings
 
@@ -59,4 +60,5 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> H
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
     hl7 = Hl7Intake(app, settings.zone, record=record)
+    hl7 = ReferralHl7Intake(hl7, referrals, read_model, projector)
     return Hub(settings, app, read_model, projector, hl7, referrals)
