@@ -81,6 +81,7 @@ def define_referral_tables(prefix: str = "rm_") -> ReferralTables:
         sa.Column("organisation", sa.String(200), nullable=False, index=True),
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("active", sa.Boolean, nullable=False),
+        sa.Column("since", sa.BigInteger, nullable=False),
         sa.Column("position", sa.BigInteger, nullable=False))
     outbox = sa.Table(
         f"{prefix}webhook_outbox", md,
@@ -128,7 +129,8 @@ class ReferralHandler:
             if isinstance(event, WebhookSubscription.Event):
                 row = subscribers.setdefault(key, {"subscription_id": key, "active": True})
                 if isinstance(event, WebhookSubscription.Subscribed):
-                    row.update(organisation=event.organisation, url=event.url, active=True)
+                    row.update(organisation=event.organisation, url=event.url, active=True,
+                               since=position)
                 else:
                     row["active"] = False
                 row["position"] = position
@@ -147,7 +149,8 @@ class ReferralHandler:
             views[key] = view
             outbox.extend(self._deliveries(subscribers, view, event, position))
         upsert(conn, rt.subscription, [
-            {k: s[k] for k in ("subscription_id", "organisation", "url", "active", "position")}
+            {k: s[k] for k in ("subscription_id", "organisation", "url", "active", "since",
+                               "position")}
             for s in subscribers.values() if "position" in s], ["subscription_id"])
         upsert(conn, rt.partnership, list(partnerships.values()), ["partnership_id"])
         upsert(conn, rt.referral, [self._row(v) for v in views.values()], ["referral_id"])
@@ -167,7 +170,7 @@ class ReferralHandler:
         s = self.rt.subscription
         return {row.subscription_id: {"subscription_id": row.subscription_id,
                                       "organisation": row.organisation, "url": row.url,
-                                      "active": row.active}
+                                      "active": row.active, "since": row.since}
                 for row in conn.execute(sa.select(s))}
 
     def _partnership(self, conn: Connection, held: dict[str, dict[str, Any]], key: str,
@@ -214,7 +217,9 @@ class ReferralHandler:
                  "status": PENDING, "attempts": 0, "next_attempt_at": at, "last_error": "",
                  "created_at": at, "delivered_at": None}
                 for s in subscribers.values()
-                if s.get("active") and s.get("organisation") in parties]
+                # Only subscribers who were there when it happened: a rebuild adds no one late.
+                if s.get("active") and s.get("organisation") in parties
+                and s.get("since", 0) < position]
 
     @staticmethod
     def _row(view: dict[str, Any]) -> dict[str, Any]:

@@ -62,6 +62,9 @@ ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
     (DOWN, "cancel"): (SENT,),
 }
 
+# Steps the sender takes; the destination takes all the others.
+SENDER_STEPS = ("cancel", "follow-up")
+
 # Deadlines: the step that is awaited in a state, and who is waited on ("to" or "from").
 DEADLINE_KINDS = {REQUESTED: "accept", SENT: "receive", COMPLETED: "follow-up"}
 
@@ -372,60 +375,48 @@ class ReferralDesk:
                appointment: str = "", bed: str = "", note: str = "") -> StepResult:
         """The hospital takes the elder (with a 号源 or a bed)."""
         def step(r: Referral, now: datetime) -> str:
-            r.check_step("accept")
-            r.check_receiver(by)
             r.accept(by_organisation=by, receiving_doctor=receiving_doctor,
                      appointment=appointment, bed=bed, note=note, at=now)
             return " ".join(p for p in (receiving_doctor, appointment, bed) if p)
-        return self._step(referral_id, by, step)
+        return self._step(referral_id, by, "accept", step)
 
     def refuse(self, referral_id: UUID, by: str, reason: str) -> StepResult:
         """The destination declines, saying why (不接收原因)."""
         def step(r: Referral, now: datetime) -> str:
-            r.check_step("refuse")
-            r.check_receiver(by)
             r.refuse(by_organisation=by, reason=reason, at=now)
             return reason
-        return self._step(referral_id, by, step)
+        return self._step(referral_id, by, "refuse", step)
 
     def cancel(self, referral_id: UUID, by: str, reason: str = "") -> StepResult:
         """The sender withdraws the referral before the elder arrives."""
         def step(r: Referral, now: datetime) -> str:
-            r.check_step("cancel")
-            r.check_sender(by)
             r.cancel(by_organisation=by, reason=reason, at=now)
             return reason
-        return self._step(referral_id, by, step)
+        return self._step(referral_id, by, "cancel", step)
 
     def arrive(self, referral_id: UUID, by: str, visit_number: str = "") -> StepResult:
         """The elder reached the hospital (已就诊/已入院)."""
         def step(r: Referral, now: datetime) -> str:
-            r.check_step("arrive")
-            r.check_receiver(by)
             r.arrive(by_organisation=by, visit_number=visit_number, at=now)
             return visit_number
-        return self._step(referral_id, by, step)
+        return self._step(referral_id, by, "arrive", step)
 
     def complete(self, referral_id: UUID, by: str, treatment_result: str = "") -> StepResult:
         """The hospital has finished; the sender's follow-up deadline starts."""
         def step(r: Referral, now: datetime) -> str:
-            r.check_step("complete")
-            r.check_receiver(by)
             r.complete(by_organisation=by, treatment_result=treatment_result, at=now,
                        follow_up_due_at=now + self.policy.follow_up_within)
             return treatment_result
-        return self._step(referral_id, by, step)
+        return self._step(referral_id, by, "complete", step)
 
     def follow_up(self, referral_id: UUID, by: str, note: str) -> StepResult:
         """The sender records how the referral turned out (随访)."""
         def step(r: Referral, now: datetime) -> str:
-            r.check_step("follow-up")
-            r.check_sender(by)
             if r.followed_up:
                 raise InvalidTransition("follow-up", "followed-up", r.id)
             r.follow_up(by_organisation=by, note=note, at=now)
             return note
-        return self._step(referral_id, by, step, label="followed-up")
+        return self._step(referral_id, by, "follow-up", step, label="followed-up")
 
     def send_return(self, referral_id: UUID, by: str, form: ReturnForm) -> StepResult:
         """Send the elder back down with the discharge summary; answers with the return referral."""
@@ -469,11 +460,9 @@ class ReferralDesk:
     def receive(self, referral_id: UUID, by: str, note: str = "") -> StepResult:
         """The care home or community has the elder back and has read the return."""
         def step(r: Referral, now: datetime) -> str:
-            r.check_step("receive")
-            r.check_receiver(by)
             r.receive(by_organisation=by, note=note, at=now)
             return note
-        return self._step(referral_id, by, step)
+        return self._step(referral_id, by, "receive", step)
 
     def enforce_deadlines(self, referral_id: UUID) -> str:
         """Expire or mark overdue what the clock says is late; answers what it did ("" if nothing).
@@ -505,10 +494,16 @@ class ReferralDesk:
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    def _step(self, referral_id: UUID, by: str, step: Callable[[Referral, datetime], str],
-              label: str = "") -> StepResult:
+    def _step(self, referral_id: UUID, by: str, action: str,
+              step: Callable[[Referral, datetime], str], label: str = "") -> StepResult:
+        """Check the step is allowed now and is `by`'s to take, take it, record it, save."""
         def run(now: datetime) -> tuple[Referral, list[Aggregate]]:
             referral = self._referral(referral_id)
+            referral.check_step(action)
+            if action in SENDER_STEPS:
+                referral.check_sender(by)
+            else:
+                referral.check_receiver(by)
             detail = step(referral, now)
             elder = self._elder(referral.elder_id)
             self._record(elder, referral, label or referral.status, by, now, detail=detail)

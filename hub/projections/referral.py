@@ -13,16 +13,16 @@ from hub.values import plain
 
 View = dict[str, Any]
 
+# Referral event class names (declared by `@event` on the aggregate) → the step they record.
 _STEP_NAMES = {
-    Referral.Accepted: "accepted", Referral.Refused: "refused", Referral.Cancelled: "cancelled",
-    Referral.Expired: "expired", Referral.Arrived: "arrived", Referral.Completed: "completed",
-    Referral.ReturnSent: "returned", Referral.FollowedUp: "followed-up",
-    Referral.Received: "received", Referral.Overdue: "overdue",
+    "Accepted": "accepted", "Refused": "refused", "Cancelled": "cancelled", "Expired": "expired",
+    "Arrived": "arrived", "Completed": "completed", "ReturnSent": "returned",
+    "FollowedUp": "followed-up", "Received": "received", "Overdue": "overdue",
 }
 _SKIP = {"originator_id", "originator_version", "originator_topic", "timestamp"}
 
 
-def initial(event: Referral.Requested) -> View:
+def initial(event: Any) -> View:
     """The view of a referral just requested (or a return just sent)."""
     details = {k: plain(v) for k, v in vars(event).items() if k not in _SKIP}
     packet = details.pop("packet", {})
@@ -45,36 +45,35 @@ def initial(event: Referral.Requested) -> View:
 
 def apply(state: View, event: Any) -> View:
     """Fold one more event of the referral into its view; returns a new view."""
-    if isinstance(event, Referral.Requested):
+    if not isinstance(event, Referral.Event):
+        return state
+    kind = type(event).__name__
+    if kind == "Requested":
         return initial(event)
-    name = _STEP_NAMES.get(type(event))
+    name = _STEP_NAMES.get(kind)
     if name is None:
         return state
     data = {k: plain(v) for k, v in vars(event).items() if k not in _SKIP}
+    by = data.pop("by_organisation", "")
     new = {**state, "updated_at": data.get("at", state["updated_at"]),
-           "history": [*state["history"], {"step": name, "by": data.pop("by_organisation", ""),
-                                            **data}]}
+           "history": [*state["history"], {"step": name, "by": by, **data}]}
     if name == "overdue":
         new["overdue"] = True
-        new["overdue_steps"] = [*state["overdue_steps"], event.awaited]
+        new["overdue_steps"] = [*state["overdue_steps"], data["awaited"]]
         return new
     if name == "returned":
-        new["return_id"] = str(event.return_id)
+        new["return_id"] = data["return_id"]
         return new
     if name == "followed-up":
         new.update(followed_up=True, awaited="", due_at=None, overdue=False)
         return new
-    new["status"] = name
-    new["overdue"] = False
-    new["due_at"] = None
-    new["awaited"] = ""
-    if isinstance(event, Referral.Accepted):
-        new.update(to_organisation=event.by_organisation,
-                   receiving_doctor=event.receiving_doctor, appointment=event.appointment,
-                   bed=event.bed)
-    elif isinstance(event, Referral.Refused):
-        new["refuse_reason"] = event.reason
-    elif isinstance(event, Referral.Completed):
-        new.update(treatment_result=event.treatment_result or state.get("treatment_result", ""),
-                   due_at=plain(event.follow_up_due_at), awaited="follow-up")
+    new.update(status=name, overdue=False, due_at=None, awaited="")
+    if kind == "Accepted":
+        new.update(to_organisation=by, receiving_doctor=data["receiving_doctor"],
+                   appointment=data["appointment"], bed=data["bed"])
+    elif kind == "Refused":
+        new["refuse_reason"] = data["reason"]
+    elif kind == "Completed":
+        new.update(treatment_result=data["treatment_result"] or state.get("treatment_result", ""),
+                   due_at=data["follow_up_due_at"], awaited="follow-up")
     return new

@@ -141,3 +141,24 @@ def test_deliveries_that_keep_failing_are_parked_and_kept_until_retried(
     finally:
         broken.server.shutdown()
         broken.server.server_close()
+
+
+def test_rebuilding_the_read_model_sends_nothing_twice(
+        client: TestClient, referral_hub: Hub, clock: HandClock, receiver: Receiver) -> None:
+    national, _ = admit_elder(client)
+    early = request_referral(client, national, number="EARLY")
+    client.post("/webhooks", headers=as_org(CARE_HOME), json={"url": receiver.url("/in")})
+    request_referral(client, national, number="LATER")
+    deliver_until_done(referral_hub, clock)
+    worklist = referral_hub.referrals.views.worklist(CARE_HOME, "out")
+    outbox = referral_hub.referrals.views.deliveries(limit=1000)
+
+    referral_hub.read_model.drop()
+    referral_hub.read_model.create()
+    referral_hub.projector.ensure_tracking()
+    referral_hub.projector.catch_up()
+
+    assert referral_hub.referrals.views.worklist(CARE_HOME, "out") == worklist
+    assert referral_hub.referrals.views.deliveries(limit=1000) == outbox
+    assert [p["number"] for _, _, p in receiver.received] == ["LATER"]
+    assert early not in {p["referral_id"] for _, _, p in receiver.received}
