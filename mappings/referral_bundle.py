@@ -7,10 +7,17 @@ follows the referral's state machine (DOMAIN.md §4).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError
+
+from hub.referrals import ROUTINE, URGENT, ReferralForm
+from hub.values import Problem
+from mappings.errors import MappingError
 
 TASK_STATUS = {"requested": "requested", "sent": "requested", "accepted": "accepted",
                "refused": "rejected", "cancelled": "cancelled", "expired": "failed",
@@ -156,3 +163,78 @@ def _request_and_task(referral: dict[str, Any],
     if referral.get("refuse_reason"):
         task["statusReason"] = {"text": referral["refuse_reason"]}
     return [request, task]
+
+
+@dataclass(frozen=True)
+class FhirReferral:
+    """What a FHIR ServiceRequest asks for: the patient's identifiers and the referral form."""
+
+    identifiers: tuple[tuple[str, str], ...]
+    form: ReferralForm
+
+
+def referral_from_service_request(data: dict[str, Any]) -> FhirReferral:
+    """A ServiceRequest, alone or in a Bundle with its Patient, as a referral form.
+
+    The first identifier is the 转诊单号; `priority` urgent/asap/stat is urgent; the performer is
+    the destination. Raises `MappingError` naming the FHIRPath at fault.
+    """
+    resources = ([e.get("resource") or {} for e in data.get("entry", [])]
+                 if data.get("resourceType") == "Bundle" else [data])
+    requests = [r for r in resources if r.get("resourceType") == "ServiceRequest"]
+    if len(requests) != 1:
+        raise MappingError(Problem("required-field-missing",
+                                   "send one ServiceRequest, alone or in a Bundle",
+                                   "ServiceRequest"))
+    request = requests[0]
+    try:
+        ServiceRequest.model_validate(request)
+    except ValidationError as error:
+        raise MappingError(tuple(
+            Problem("bad-data-type", e["msg"],
+                    "ServiceRequest." + ".".join(str(p) for p in e["loc"] if p != "__root__"))
+            for e in error.errors())) from error
+    if request.get("priority", "routine") not in ("routine", "urgent", "asap", "stat"):
+        raise MappingError(Problem("table-value-not-found",
+                                   "priority is one of routine, urgent, asap, stat",
+                                   "ServiceRequest.priority"))
+    number = next((i.get("value", "") for i in request.get("identifier", []) if i.get("value")), "")
+    if not number:
+        raise MappingError(Problem("required-field-missing",
+                                   "the referral number (转诊单号) goes in identifier[0].value",
+                                   "ServiceRequest.identifier"))
+    reason = next((c.get("text") or next((x.get("display") or x.get("code") for x in
+                                          c.get("coding", [])), "")
+                   for c in request.get("reasonCode", [])), "")
+    if not reason:
+        raise MappingError(Problem("required-field-missing", "a referral needs a reason",
+                                   "ServiceRequest.reasonCode"))
+    performer = next(iter(request.get("performer", [])), {})
+    form = ReferralForm(
+        number=number, reason=reason,
+        urgency=URGENT if request.get("priority") in ("urgent", "asap", "stat") else ROUTINE,
+        to_organisation=(performer.get("identifier") or {}).get("value")
+        or performer.get("display", ""),
+        department=(request.get("code") or {}).get("text", ""),
+        diagnosis="; ".join(n.get("text", "") for n in request.get("note", [])),
+        requesting_doctor=(request.get("requester") or {}).get("display", ""))
+    return FhirReferral(_patient_identifiers(request, resources, data), form)
+
+
+def _patient_identifiers(request: dict[str, Any], resources: list[dict[str, Any]],
+                         data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    subject = request.get("subject") or {}
+    if (subject.get("identifier") or {}).get("value"):
+        return ((subject["identifier"].get("system", ""), subject["identifier"]["value"]),)
+    reference = subject.get("reference", "")
+    urls = {e.get("fullUrl"): e.get("resource") or {} for e in data.get("entry", [])}
+    patients = [urls.get(reference)] if reference in urls else [
+        r for r in resources if r.get("resourceType") == "Patient"
+        and reference in (f"Patient/{r.get('id')}", "")]
+    found = tuple((i.get("system", ""), i["value"]) for p in patients if p
+                  for i in p.get("identifier", []) if i.get("value"))
+    if not found:
+        raise MappingError(Problem("required-field-missing",
+                                   "name the patient by subject.identifier or a Patient in the "
+                                   "Bundle with identifiers", "ServiceRequest.subject"))
+    return found

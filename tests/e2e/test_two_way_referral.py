@@ -234,3 +234,35 @@ def test_the_deadlines_command_expires_a_referral_nobody_took(
     view = client.get(f"/referrals/{referral_id}", params={"wait_for": last_position(client)})
     assert view.json()["status"] == "expired"
     assert view.json()["history"][-1]["step"] == "expired"
+
+
+def test_a_family_doctor_system_sends_a_fhir_service_request_and_reads_the_task_back(
+        client: TestClient) -> None:
+    national, _ = admit_elder(client)
+    service_request = {
+        "resourceType": "ServiceRequest", "status": "active", "intent": "order",
+        "identifier": [{"system": "urn:yyhub:referral-number:YG-YLY", "value": "FHIR-0001"}],
+        "priority": "urgent", "code": {"text": "心血管内科"},
+        "subject": {"identifier": {"system": "urn:oid:2.16.156.10011.1.3", "value": national}},
+        "performer": [{"display": HOSPITAL}], "reasonCode": [{"text": "胸闷气促"}],
+    }
+    created = client.post("/referrals/fhir", headers=as_org(CARE_HOME), json=service_request)
+    assert created.status_code == 201, created.text
+    referral_id = created.json()["referral_id"]
+    step(client, referral_id, "accept", HOSPITAL)
+    bundle = client.get(f"/referrals/{referral_id}/packet", params={
+        "format": "fhir", "wait_for": last_position(client)}).json()
+    by_type = {e["resource"]["resourceType"]: e["resource"] for e in bundle["entry"]}
+    assert by_type["ServiceRequest"]["priority"] == "urgent"
+    assert by_type["ServiceRequest"]["reasonCode"] == [{"text": "胸闷气促"}]
+    assert by_type["Task"]["status"] == "accepted"
+
+    no_reason = {**service_request, "reasonCode": [], "identifier": [{"value": "FHIR-0002"}]}
+    refused = client.post("/referrals/fhir", headers=as_org(CARE_HOME), json=no_reason)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["location"] == "ServiceRequest.reasonCode"
+    for field, value in (("priority", "whenever"), ("authoredOn", "昨天")):
+        bad = client.post("/referrals/fhir", headers=as_org(CARE_HOME),
+                          json={**service_request, field: value})
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["location"] == f"ServiceRequest.{field}"

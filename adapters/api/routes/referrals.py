@@ -32,7 +32,8 @@ from hub.referrals import (
     StepResult,
     handover_packet,
 )
-from mappings.referral_bundle import bundle_from_referral
+from mappings.errors import MappingError
+from mappings.referral_bundle import bundle_from_referral, referral_from_service_request
 
 router = APIRouter(prefix="/referrals", tags=["referrals"])
 
@@ -162,6 +163,34 @@ async def request_referral(body: ReferralIn, hub: HubDep, caller: CallerDep,
             requesting_doctor=body.requesting_doctor, notes=body.notes)
         packet = handover_packet(profile, hub.referrals.clock.now())
         return hub.referrals.desk.request(elder_id, caller.organisation, form, packet)
+    return await _command(hub, response, run)
+
+
+@router.post("/fhir", response_model=StepOut, status_code=201)
+async def request_referral_from_fhir(request: Request, hub: HubDep, caller: CallerDep,
+                                     response: Response) -> StepResult:
+    """The same request as a FHIR R4 ServiceRequest (alone, or in a Bundle with its Patient)."""
+    try:
+        data = await request.json()
+        mapped = referral_from_service_request(data if isinstance(data, dict) else {})
+    except MappingError as error:
+        raise HTTPException(422, [{"location": p.location, "message": p.message}
+                                  for p in error.problems]) from error
+    except ValueError as error:
+        raise HTTPException(422, "the body is not JSON") from error
+
+    def run() -> StepResult:
+        hub.projector.wait_for(hub.app.recorder.max_notification_id() or 0)
+        elder_ids = {e["id"] for system, value in mapped.identifiers
+                     for e in hub.read_model.find_elders(value, system or None)}
+        if len(elder_ids) != 1:
+            raise HTTPException(404 if not elder_ids else 409,
+                                "no elder holds the subject's identifiers" if not elder_ids
+                                else "the subject's identifiers name more than one elder")
+        elder_id = UUID(elder_ids.pop())
+        packet = handover_packet(hub.read_model.profile(str(elder_id)) or {},
+                                 hub.referrals.clock.now())
+        return hub.referrals.desk.request(elder_id, caller.organisation, mapped.form, packet)
     return await _command(hub, response, run)
 
 
