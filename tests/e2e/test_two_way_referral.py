@@ -266,3 +266,37 @@ def test_a_family_doctor_system_sends_a_fhir_service_request_and_reads_the_task_
                           json={**service_request, field: value})
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["location"] == f"ServiceRequest.{field}"
+
+
+def test_the_hospital_system_moves_the_referral_with_fhir_task_statuses(
+        client: TestClient) -> None:
+    national, _ = admit_elder(client)
+    referral_id = request_referral(client, national)
+
+    def task(status: str, **more: Any) -> Any:
+        return client.post(f"/referrals/{referral_id}/task", headers=as_org(HOSPITAL),
+                           json={"resourceType": "Task", "status": status, "intent": "order",
+                                 **more})
+
+    assert task("requested").status_code == 422
+    assert task("accepted").json()["status"] == "accepted"
+    assert task("in-progress").json()["status"] == "arrived"
+    assert task("completed", note=[{"text": "好转出院"}]).json()["status"] == "completed"
+    assert task("rejected", statusReason={"text": "太晚了"}).json()["detail"]["status"] == \
+        "completed"
+    view = client.get(f"/referrals/{referral_id}", params={"wait_for": last_position(client)})
+    assert view.json()["treatment_result"] == "好转出院"
+
+
+def test_an_unrelated_hospital_reads_neither_the_referral_nor_the_care_homes_worklist(
+        client: TestClient) -> None:
+    national, _ = admit_elder(client)
+    referral_id = request_referral(client, national)
+    position = last_position(client)
+    assert client.get(f"/referrals/{referral_id}", headers=as_org(OTHER_HOSPITAL),
+                      params={"wait_for": position}).status_code == 403
+    assert client.get(f"/referrals/{referral_id}/packet",
+                      headers=as_org(OTHER_HOSPITAL)).status_code == 403
+    assert client.get("/referrals", headers=as_org(OTHER_HOSPITAL),
+                      params={"org": CARE_HOME, "direction": "out"}).status_code == 403
+    assert client.get(f"/referrals/{referral_id}", headers=as_org(HOSPITAL)).status_code == 200

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from adapters.api.deps import CallerDep, HubDep
+from adapters.api.deps import Caller, CallerDep, HubDep
 from adapters.bootstrap import Hub
 from hub.errors import ElderNotFound
 from hub.referrals import (
@@ -40,6 +40,7 @@ router = APIRouter(prefix="/referrals", tags=["referrals"])
 WaitFor = Annotated[int | None, Query(
     description="Answer only once the read model includes this log position (read-your-writes)")]
 FHIR_JSON = "application/fhir+json"
+LOCAL = "local"  # a caller that named no organisation (until credentials exist: local use)
 
 
 class ReferralIn(BaseModel):
@@ -202,6 +203,8 @@ async def worklist(hub: HubDep, caller: CallerDep,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                    wait_for: WaitFor = None) -> list[dict[str, Any]]:
     """Referrals coming in or going out, overdue first, then the soonest due."""
+    if caller.organisation not in (LOCAL, org):
+        raise HTTPException(403, "an organisation reads its own worklists")
     if status and set(status) - set(STATUSES):
         raise HTTPException(422, f"status is one of {', '.join(STATUSES)}")
     await _wait(hub, wait_for)
@@ -216,10 +219,15 @@ async def destinations(hub: HubDep, caller: CallerDep, org: str,
     return hub.referrals.views.destinations(org)
 
 
-def _view(hub: Hub, referral_id: UUID) -> dict[str, Any]:
+def _view(hub: Hub, referral_id: UUID, caller: Caller) -> dict[str, Any]:
+    """The referral, for its sender, its destination (anyone, while it has none) or local use."""
     view = hub.referrals.views.referral(str(referral_id))
     if view is None:
         raise HTTPException(404, "no such referral")
+    parties = {view["from_organisation"], view["to_organisation"]}
+    if caller.organisation != LOCAL and view["to_organisation"] and \
+            caller.organisation not in parties:
+        raise HTTPException(403, "only the parties to a referral read it")
     return view
 
 
@@ -227,7 +235,7 @@ def _view(hub: Hub, referral_id: UUID) -> dict[str, Any]:
 async def get_referral(referral_id: UUID, hub: HubDep, caller: CallerDep,
                        wait_for: WaitFor = None) -> dict[str, Any]:
     await _wait(hub, wait_for)
-    return {k: v for k, v in _view(hub, referral_id).items() if k != "packet"}
+    return {k: v for k, v in _view(hub, referral_id, caller).items() if k != "packet"}
 
 
 @router.get("/{referral_id}/packet", response_model=dict[str, Any],
@@ -237,7 +245,7 @@ async def get_packet(referral_id: UUID, request: Request, hub: HubDep, caller: C
                      wait_for: WaitFor = None) -> Any:
     """The handover packet as taken at request time; FHIR R4 Bundle on `format=fhir` or Accept."""
     await _wait(hub, wait_for)
-    view = _view(hub, referral_id)
+    view = _view(hub, referral_id, caller)
     packet = view.get("packet") or {}
     if view.get("parent_id") and not packet:
         parent = hub.referrals.views.referral(view["parent_id"]) or {}
@@ -246,6 +254,33 @@ async def get_packet(referral_id: UUID, request: Request, hub: HubDep, caller: C
         bundle = bundle_from_referral(view, packet)
         return Response(json.dumps(bundle, ensure_ascii=False), media_type=FHIR_JSON)
     return {"referral_id": str(referral_id), **packet}
+
+
+# FHIR Task.status → the step it asks for (DOMAIN.md §4).
+TASK_STEPS = {"accepted": "accept", "rejected": "refuse", "cancelled": "cancel",
+              "in-progress": "arrive", "completed": "complete"}
+
+
+@router.post("/{referral_id}/task", response_model=StepOut)
+async def update_from_fhir_task(referral_id: UUID, task: dict[str, Any], hub: HubDep,
+                                caller: CallerDep, response: Response) -> StepResult:
+    """A FHIR Task with a new status takes the matching step (accepted, rejected, cancelled,
+    in-progress, completed); `statusReason.text` is the reason, `note[0].text` the result."""
+    action = TASK_STEPS.get(str(task.get("status", "")))
+    if task.get("resourceType") != "Task" or action is None:
+        raise HTTPException(422, [{"location": "Task.status", "message": "status is one of "
+                                   + ", ".join(TASK_STEPS)}])
+    reason = (task.get("statusReason") or {}).get("text", "")
+    note = next((n.get("text", "") for n in task.get("note", [])), "")
+    desk, by = hub.referrals.desk, caller.organisation
+    runs: dict[str, Callable[[], StepResult]] = {
+        "accept": lambda: desk.accept(referral_id, by, note=note),
+        "refuse": lambda: desk.refuse(referral_id, by, reason),
+        "cancel": lambda: desk.cancel(referral_id, by, reason),
+        "arrive": lambda: desk.arrive(referral_id, by),
+        "complete": lambda: desk.complete(referral_id, by, note),
+    }
+    return await _command(hub, response, runs[action])
 
 
 @router.post("/{referral_id}/accept", response_model=StepOut)
