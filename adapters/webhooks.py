@@ -79,12 +79,21 @@ class WebhookDispatcher:
         self.views = views
         self.clock = clock
         self.policy = policy or WebhookPolicy()
+        p = self.policy
+        # Long enough for every try of one pass, with its waits.
+        self._lease_time = timedelta(seconds=p.attempts_per_pass * (p.timeout_seconds
+                                                                     + p.retry_wait_seconds * 8)
+                                     + 60)
 
     def deliver_due(self, limit: int = 200) -> DispatchPass:
         delivered = failed = parked = 0
         blocked: set[str] = set()
         for row in self.views.due_deliveries(self.clock.now(), limit):
             if row["subscription_id"] in blocked:
+                continue
+            now = self.clock.now()
+            if not self.views.lease(row["delivery_id"], now, now + self._lease_time):
+                blocked.add(row["subscription_id"])  # another dispatcher is on it
                 continue
             tries = 0
 

@@ -99,6 +99,7 @@ def define_referral_tables(prefix: str = "rm_") -> ReferralTables:
         sa.Column("last_error", sa.Text, nullable=False),
         sa.Column("created_at", sa.DateTime, nullable=False),
         sa.Column("delivered_at", sa.DateTime),
+        sa.Column("leased_until", sa.DateTime),
         sa.Index(f"{prefix}webhook_outbox_due", "status", "next_attempt_at"))
     return ReferralTables(md, referral, partnership, subscription, outbox)
 
@@ -215,7 +216,7 @@ class ReferralHandler:
                  "payload": {**payload, "delivery_id": delivery_id(s["subscription_id"],
                                                                    position)},
                  "status": PENDING, "attempts": 0, "next_attempt_at": at, "last_error": "",
-                 "created_at": at, "delivered_at": None}
+                 "created_at": at, "delivered_at": None, "leased_until": None}
                 for s in subscribers.values()
                 # Only subscribers who were there when it happened: a rebuild adds no one late.
                 if s.get("active") and s.get("organisation") in parties
@@ -362,14 +363,29 @@ class ReferralViews:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
+    def lease(self, delivery: str, now: datetime, until: datetime) -> bool:
+        """Claim a delivery for one dispatcher until `until`; False if another holds it.
+
+        Every API process may run a dispatcher; the lease keeps them from sending the same
+        delivery at the same moment (the idempotency key covers a lease that ran out).
+        """
+        o = self.t.outbox
+        with self.engine.begin() as conn:
+            done = conn.execute(sa.update(o).where(
+                o.c.delivery_id == delivery, o.c.status == PENDING,
+                sa.or_(o.c.leased_until.is_(None), o.c.leased_until < utc_naive(now)))
+                .values(leased_until=utc_naive(until)))
+        return bool(done.rowcount)
+
     def mark_delivered(self, delivery: str, attempts: int, now: datetime) -> None:
         self._update(delivery, status=DELIVERED, attempts=attempts, last_error="",
-                     delivered_at=utc_naive(now))
+                     delivered_at=utc_naive(now), leased_until=None)
 
     def mark_failed(self, delivery: str, attempts: int, error: str, retry_at: datetime,
                     parked: bool) -> None:
         self._update(delivery, status=PARKED if parked else PENDING, attempts=attempts,
-                     last_error=error[:2000], next_attempt_at=utc_naive(retry_at))
+                     last_error=error[:2000], next_attempt_at=utc_naive(retry_at),
+                     leased_until=None)
 
     def requeue(self, delivery: str, now: datetime) -> bool:
         """Send a parked delivery again (after the receiver is fixed)."""

@@ -162,3 +162,19 @@ def test_rebuilding_the_read_model_sends_nothing_twice(
     assert referral_hub.referrals.views.deliveries(limit=1000) == outbox
     assert [p["number"] for _, _, p in receiver.received] == ["LATER"]
     assert early not in {p["referral_id"] for _, _, p in receiver.received}
+
+
+def test_two_dispatchers_never_send_the_same_delivery_at_the_same_moment(
+        client: TestClient, referral_hub: Hub, clock: HandClock) -> None:
+    client.post("/webhooks", headers=as_org(CARE_HOME), json={"url": "http://127.0.0.1:9/x"})
+    national, _ = admit_elder(client)
+    request_referral(client, national)
+    referral_hub.projector.catch_up()
+    views = referral_hub.referrals.views
+    (delivery,) = views.deliveries("pending")
+    now = clock.now()
+    assert views.lease(delivery["delivery_id"], now, now.replace(hour=now.hour + 1))
+    assert not views.lease(delivery["delivery_id"], now, now.replace(hour=now.hour + 1))
+    assert referral_hub.referrals.deliver().failed == 0  # the other dispatcher holds it
+    clock.advance(hours=2)
+    assert views.lease(delivery["delivery_id"], clock.now(), clock.now())  # its lease ran out
