@@ -6,14 +6,17 @@ import threading
 from dataclasses import dataclass, field
 
 from adapters.hl7v2.intake import Hl7Intake
+from adapters.hl7v2.referral_intake import ReferralHl7Intake
+from adapters.referral_parts import ReferralParts, build_referral_parts
 from adapters.settings import Settings
 from event_store.erasure import Eraser
 from event_store.keys import KeyStore
 from event_store.persistence import StoredHub, open_store, prepare_database
-from event_store.projector import Projector
+from event_store.projector import Projector, default_handlers
 from event_store.readmodel import ReadModel, create_engine, define_tables
 from event_store.retry import transient_retry
 from event_store.seal import Sealer
+from hub.clock import Clock, SystemClock
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Hub:
     hl7: Hl7Intake
     sealer: Sealer
     eraser: Eraser
+    referrals: ReferralParts
     _worker: threading.Thread | None = field(default=None, repr=False)
 
     def start_worker(self) -> None:
@@ -35,8 +39,10 @@ class Hub:
             self._worker = threading.Thread(target=self.projector.run_forever,
                                             name="projection-worker", daemon=True)
             self._worker.start()
+            self.referrals.start(self.projector.catch_up)
 
     def close(self) -> None:
+        self.referrals.stop()
         self.projector.stop()
         if self._worker is not None:
             self._worker.join(timeout=10)
@@ -45,8 +51,9 @@ class Hub:
         self.read_model.engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None) -> Hub:
+def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Hub:
     settings = settings or Settings()
+    clock = clock or SystemClock()
     prepare_database(settings.database_url)
     engine = create_engine(settings.database_url)
     key_store = KeyStore(engine)
@@ -54,12 +61,16 @@ def bootstrap(settings: Settings | None = None) -> Hub:
     app = open_store(settings.database_url, key_store)
     read_model = ReadModel(engine, define_tables(settings.read_model_prefix))
     read_model.create()
-    projector = Projector(app, read_model, batch_size=settings.projection_batch_size)
+    referrals = build_referral_parts(app, read_model.engine, settings, clock)
+    projector = Projector(app, read_model, batch_size=settings.projection_batch_size,
+                          handlers=[*default_handlers(), referrals.handler])
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
     hl7 = Hl7Intake(app, settings.zone, record=record)
     sealer = Sealer(read_model.engine, app.recorder)
     sealer.create()
     projector.after_pass = sealer.seal_new
-    eraser = Eraser(app, key_store, read_model)
-    return Hub(settings, app, read_model, projector, hl7, sealer, eraser)
+    eraser = Eraser(app, key_store, read_model,
+                    also_forget=(referrals.views.t.referral,))
+    hl7 = ReferralHl7Intake(hl7, referrals, read_model, projector)
+    return Hub(settings, app, read_model, projector, hl7, sealer, eraser, referrals)

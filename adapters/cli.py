@@ -274,6 +274,31 @@ def _print_timeline(entries: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+@cli.command()
+def deadlines() -> None:
+    """Mark late referrals overdue and expire those nobody took (cron, or `serve` does it)."""
+    hub = bootstrap(Settings())
+    try:
+        done = hub.referrals.run_deadlines(hub.projector.catch_up)
+        hub.projector.catch_up()
+        console.print(f"referrals: {len(done.overdue)} newly overdue, {len(done.expired)} expired")
+    finally:
+        hub.close()
+
+
+@cli.command()
+def deliver() -> None:
+    """Send the due webhook deliveries once; failures wait for a later pass or are parked."""
+    hub = bootstrap(Settings())
+    try:
+        hub.projector.catch_up()
+        done = hub.referrals.deliver()
+        console.print(f"webhooks: {done.delivered} delivered, {done.failed} failed "
+                      f"({done.parked} parked)")
+    finally:
+        hub.close()
+
+
 def main() -> None:
     cli()
 

@@ -20,6 +20,19 @@ class Settings(BaseSettings):
     read_model_prefix: str = "rm_"
     # Off only for local development: every caller is then a trusted local regulator.
     auth_required: bool = True
+    # Referrals (双向转诊): deadlines per urgency, and the webhook outbox.
+    referral_accept_urgent_hours: float = 2
+    referral_accept_routine_hours: float = 24
+    referral_expire_urgent_hours: float = 12
+    referral_expire_routine_hours: float = 72
+    referral_receive_return_hours: float = 24
+    referral_follow_up_days: float = 14
+    referral_pass_seconds: float = 30
+    webhook_attempts_per_pass: int = 3
+    webhook_max_attempts: int = 10
+    webhook_retry_wait_seconds: float = 0.5
+    webhook_backoff_seconds: float = 30
+    webhook_timeout_seconds: float = 5
 
     @property
     def zone(self) -> ZoneInfo:

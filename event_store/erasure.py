@@ -18,10 +18,12 @@ log = logging.getLogger("yyhub.erasure")
 class Eraser:
     """Every step is idempotent, so an interrupted erasure is finished by running it again."""
 
-    def __init__(self, app: HubApplication, key_store: KeyStore, read_model: ReadModel):
+    def __init__(self, app: HubApplication, key_store: KeyStore, read_model: ReadModel,
+                 also_forget: tuple[sa.Table, ...] = ()):
         self.app = app
         self.key_store = key_store
         self.read_model = read_model
+        self.also_forget = also_forget  # other read-model tables keyed by `elder_id`
 
     def erase(self, elder_id: UUID, requested_by: str, legal_basis: str,
               now: datetime | None = None) -> datetime:
@@ -52,7 +54,7 @@ class Eraser:
         """Remove the elder from every read model: a frozen elder is stored, not processed."""
         t = self.read_model.t
         with self.read_model.engine.begin() as conn:
-            for table in (t.profile, t.identifier, t.timeline):
+            for table in (t.profile, t.identifier, t.timeline, *self.also_forget):
                 conn.execute(sa.delete(table).where(table.c.elder_id == elder_id))
 
     def scrub(self) -> None:
@@ -64,5 +66,6 @@ class Eraser:
                 conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
             else:
                 t = self.read_model.t
-                for name in ("elder_key", t.profile.name, t.identifier.name, t.timeline.name):
+                tables = (t.profile, t.identifier, t.timeline, *self.also_forget)
+                for name in ("elder_key", *(table.name for table in tables)):
                     conn.execute(sa.text(f'VACUUM FULL "{name}"'))

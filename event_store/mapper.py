@@ -21,6 +21,7 @@ from hub.elder import Elder
 from hub.errors import PersonalDataErased
 from hub.identity import IdentifierIndex
 from hub.inbound import InboundMessage
+from hub.referrals import Referral
 
 MAGIC = b"\x00YYE1"
 CLASS_CODES = {CONTACT: b"c", CLINICAL: b"k"}
@@ -42,6 +43,8 @@ def personal_data_of(event: Any) -> tuple[str, str] | None:
         return str(event.elder_id), CONTACT
     if isinstance(event, InboundMessage.Accepted) and event.elder_ids:
         return str(event.elder_ids[0]), CONTACT
+    if isinstance(event, Referral.Requested):  # carries the handover packet
+        return str(event.elder_id), CONTACT
     return None
 
 

@@ -201,6 +201,12 @@ class ErasureHandler:
                     conn.execute(sa.delete(table).where(table.c.elder_id == elder_id))
 
 
+def default_handlers() -> list[Handler]:
+    """The read models every hub keeps; features add their own handlers beside these."""
+    return [ElderHandler(), InboundHandler(), OrganisationHandler(), AuditHandler(),
+            ErasureHandler()]
+
+
 class Projector:
     """Catches the read model up with the event log, one committed batch at a time."""
 
@@ -208,9 +214,7 @@ class Projector:
                  handlers: list[Handler] | None = None, batch_size: int = 500):
         self.app = app
         self.read_model = read_model
-        self.handlers = handlers if handlers is not None else [
-            ElderHandler(), InboundHandler(), OrganisationHandler(), AuditHandler(),
-            ErasureHandler()]
+        self.handlers = handlers if handlers is not None else default_handlers()
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._stop = threading.Event()

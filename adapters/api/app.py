@@ -8,7 +8,18 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
-from adapters.api.routes import audit, elders, erasure, hl7v2, inbound, metrics, organisations
+from adapters.api.routes import (
+    audit,
+    elders,
+    erasure,
+    hl7v2,
+    inbound,
+    metrics,
+    organisations,
+    partnerships,
+    referrals,
+    webhooks,
+)
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
 from adapters.web import pages
@@ -45,6 +56,9 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(hl7v2.router)
     app.include_router(elders.router)
     app.include_router(inbound.router)
+    app.include_router(referrals.router)
+    app.include_router(partnerships.router)
+    app.include_router(webhooks.router)
     app.include_router(audit.router)
     app.include_router(organisations.router)
     app.include_router(erasure.router)

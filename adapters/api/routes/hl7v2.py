@@ -10,7 +10,7 @@ from adapters.api.deps import CallerDep, HubDep, require_role
 router = APIRouter(tags=["ingest"])
 
 
-@router.post("/hl7v2", response_class=Response, dependencies=[require_role("hospital")],
+@router.post("/hl7v2", response_class=Response, dependencies=[require_role("hospital", "care_home")],
              responses={200: {"content": {"x-application/hl7-v2+er7": {}},
                               "description": "The HL7 ACK (AA, AE or AR)"}})
 async def post_hl7v2(request: Request, hub: HubDep, caller: CallerDep) -> Response:
