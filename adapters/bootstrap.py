@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from adapters.hl7v2.intake import Hl7Intake
+from adapters.records_intake import RecordIntake
+from adapters.settings import Settings
 from event_store.persistence import StoredHub, open_store
 from event_store.projector import Projector
 from event_store.readmodel import ReadModel, create_engine, define_tables
 from event_store.retry import transient_retry
-
-from adapters.hl7v2.intake import Hl7Intake
-from adapters.settings import Settings
 
 
 @dataclass
@@ -23,6 +23,7 @@ class Hub:
     read_model: ReadModel
     projector: Projector
     hl7: Hl7Intake
+    records: RecordIntake
     _worker: threading.Thread | None = field(default=None, repr=False)
 
     def start_worker(self) -> None:
@@ -51,4 +52,5 @@ def bootstrap(settings: Settings | None = None) -> Hub:
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
     hl7 = Hl7Intake(app, settings.zone, record=record)
-    return Hub(settings, app, read_model, projector, hl7)
+    records = RecordIntake(app, settings.zone, record=record)
+    return Hub(settings, app, read_model, projector, hl7, records)

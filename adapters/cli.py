@@ -55,7 +55,9 @@ def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None
 @cli.command()
 def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files or folders")]
            ) -> None:
-    """Ingest HL7 v2 files (one or many messages each); resending creates nothing new."""
+    """Ingest HL7 v2 files, and CSV/JSON record files (docs/records.md) by their suffix.
+
+    Resending creates nothing new."""
     hub = bootstrap(Settings())
     try:
         files = list(_files(paths))
@@ -63,6 +65,10 @@ def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files 
         with Progress(console=console) as progress:
             task = progress.add_task("ingesting", total=len(files))
             for file in files:
+                if file.suffix.lower() in RECORD_SUFFIXES:
+                    _ingest_records(hub, file, progress, counts)
+                    progress.advance(task)
+                    continue
                 for raw in split_messages(file.read_bytes()):
                     answer = hub.hl7.receive(raw, "file")
                     counts[answer.ack_code] = counts.get(answer.ack_code, 0) + 1
@@ -72,9 +78,33 @@ def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files 
                         progress.console.print(f"[yellow]{file.name}: {answer.ack_code} {problems}")
                 progress.advance(task)
         hub.projector.catch_up()
-        console.print("ACK codes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        console.print("Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     finally:
         hub.close()
+
+
+RECORD_SUFFIXES = (".csv", ".json")
+
+
+def _ingest_records(hub: Hub, file: Path, progress: Progress, counts: dict[str, int]) -> None:
+    """One CSV or JSON file of records; an unreadable file is reported and changes nothing."""
+    from mappings.errors import UnreadableMessage
+
+    rows = progress.add_task(f"  {file.name}", total=None)
+    try:
+        answer = hub.records.receive_file(
+            file.read_bytes(), filename=file.name,
+            progress=lambda done, total: progress.update(rows, completed=done, total=total))
+    except UnreadableMessage as error:
+        counts["unreadable file"] = counts.get("unreadable file", 0) + 1
+        progress.console.print(f"[red]{file.name}: " + "; ".join(p.message
+                                                                 for p in error.problems))
+        return
+    for outcome in ("accepted", "duplicate", "rejected"):
+        counts[outcome] = counts.get(outcome, 0) + answer.count(outcome)
+    for bad in answer.rejected:
+        reasons = "; ".join(f"{p.location}: {p.message}" for p in bad.problems)
+        progress.console.print(f"[yellow]{file.name} row {bad.row}: {reasons}")
 
 
 @cli.command()

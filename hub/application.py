@@ -11,7 +11,9 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from hub.contracts import ContractCommand, execute
 from hub.elder import Elder
+from hub.errors import HubError
 from hub.facts import Fact
 from hub.identity import IdentifierIndex, strength
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
@@ -37,6 +39,8 @@ class SubjectRecord:
     identifiers: tuple[Identifier, ...]
     facts: tuple[DatedFact, ...]
     occurred_at: datetime
+    # A family-doctor contract change this message asks for; its status joins the facts.
+    contract: ContractCommand | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,19 @@ class HubApplication(Application[UUID]):
         fact_count = 0
         for subject in mapped.subjects:
             resolution = self._resolve(subject, source, warnings)
-            for dated in subject.facts:
+            facts = subject.facts
+            if subject.contract is not None:
+                try:
+                    changed, status = execute(subject.contract, resolution.elder.id,
+                                              self._get_or_none)
+                except HubError as refused:
+                    message.reject((Problem(getattr(refused, "code", "refused"), str(refused)),))
+                    recordings = self.save(message)
+                    return Receipt(message_id, REJECTED, REJECTED, message.problems,
+                                   position=recordings[-1].notification.id)
+                to_save.extend(changed)
+                facts = (*facts, DatedFact(status, subject.occurred_at))
+            for dated in facts:
                 resolution.elder.record_fact(fact=dated.fact, source=source,
                                              occurred_at=dated.occurred_at)
                 fact_count += 1

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from hub.values import Problem
-
 from mappings.errors import MappingError
 
 GBT_42195 = "GB/T 42195-2022"

@@ -10,9 +10,8 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from hub.projections import profile as profile_fold
-
 from adapters.api.deps import CallerDep, HubDep
+from hub.projections import profile as profile_fold
 
 router = APIRouter(prefix="/elders", tags=["elders"])
 
@@ -76,6 +75,8 @@ async def get_profile(elder_id: UUID, hub: HubDep, caller: CallerDep,
 async def get_timeline(elder_id: UUID, hub: HubDep, caller: CallerDep,
                        kind: Annotated[list[str] | None, Query()] = None,
                        channel: Annotated[list[str] | None, Query()] = None,
+                       source_kind: Annotated[list[str] | None, Query(
+                           description="hospital | family_doctor | care_home")] = None,
                        since: datetime | None = None, until: datetime | None = None,
                        cursor: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -91,6 +92,7 @@ async def get_timeline(elder_id: UUID, hub: HubDep, caller: CallerDep,
         except ValueError as error:
             raise HTTPException(422, "cursor is not one this API gave out") from error
     entries = hub.read_model.timeline(str(elder_id), kinds=kind, channels=channel, since=since,
-                                      until=until, after=after, limit=limit + 1)
+                                      until=until, after=after, limit=limit + 1,
+                                      source_kinds=source_kind)
     next_cursor = entries[limit - 1]["cursor"] if len(entries) > limit else None
     return {"elder_id": str(elder_id), "entries": entries[:limit], "next_cursor": next_cursor}

@@ -1,0 +1,92 @@
+"""POST /contracts, /care-logs and /files: family-doctor and care-home records in.
+
+Answers after the records and their facts are committed: per record its outcome, per bad record
+its row, column and reason. A contract refused because another team's contract is in force
+answers 409; a file that cannot be read as a whole answers 422 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from mappings.errors import UnreadableMessage
+from mappings.record_files import Row, json_records, read_json, unreadable
+
+from adapters.api.deps import CallerDep, HubDep
+from adapters.records_intake import IntakeAnswer
+
+router = APIRouter(tags=["ingest"])
+
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    409: {"description": "a contract conflicts with one in force (one team at a time)"},
+    422: {"description": "the body or file cannot be read; nothing was recorded"},
+}
+
+
+def _answer(hub: Any, answer: IntakeAnswer) -> JSONResponse:
+    hub.projector.nudge()
+    status = 409 if any(r.conflict for r in answer.rows) else 200
+    return JSONResponse(answer.as_dict(), status_code=status,
+                        headers={"X-Hub-Position": str(answer.position)})
+
+
+def _unreadable(error: UnreadableMessage) -> HTTPException:
+    return HTTPException(422, {"error": "; ".join(p.message for p in error.problems)})
+
+
+async def _json_rows(request: Request, default_type: str) -> list[Row]:
+    try:
+        data = json.loads(await request.body())
+        records = json_records(data)
+    except json.JSONDecodeError as error:
+        raise _unreadable(unreadable(f"the body is not valid JSON: {error.msg}")) from error
+    except UnreadableMessage as error:
+        raise _unreadable(error) from error
+    for record in records:
+        if default_type and not ({"record_type", "记录类型"} & set(record)):
+            record["record_type"] = default_type
+    return read_json(json.dumps(records, ensure_ascii=False))
+
+
+@router.post("/contracts", responses=ANSWERS)
+async def post_contracts(request: Request, hub: HubDep, caller: CallerDep) -> JSONResponse:
+    """Family-doctor contract records (签约/续约/解约/到期): one JSON record or a list."""
+    rows = await _json_rows(request, "contract")
+    answer = await run_in_threadpool(hub.records.receive_rows, rows, "api")
+    return _answer(hub, answer)
+
+
+@router.post("/care-logs", responses=ANSWERS)
+async def post_care_logs(request: Request, hub: HubDep, caller: CallerDep) -> JSONResponse:
+    """Care-home logs and family-doctor follow-ups: one JSON record or a list."""
+    rows = await _json_rows(request, "")
+    answer = await run_in_threadpool(hub.records.receive_rows, rows, "api")
+    return _answer(hub, answer)
+
+
+@router.post("/files", responses=ANSWERS)
+async def post_file(request: Request, hub: HubDep, caller: CallerDep) -> JSONResponse:
+    """A CSV or JSON file as the body (with its content type) or as a multipart upload."""
+    content_type = request.headers.get("content-type", "")
+    filename = request.headers.get("x-filename", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = next((v for v in form.values() if hasattr(v, "read")), None)
+        if upload is None:
+            raise HTTPException(422, {"error": "the upload holds no file"})
+        data = await upload.read()  # type: ignore[union-attr]
+        content_type = upload.content_type or ""  # type: ignore[union-attr]
+        filename = upload.filename or ""  # type: ignore[union-attr]
+    else:
+        data = await request.body()
+    try:
+        answer = await run_in_threadpool(hub.records.receive_file, data, content_type, filename,
+                                         "file")
+    except UnreadableMessage as error:
+        raise _unreadable(error) from error
+    return _answer(hub, answer)

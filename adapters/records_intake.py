@@ -1,0 +1,147 @@
+"""Family-doctor and care-home records in: one InboundMessage per record, keyed by its natural key.
+
+A file is read whole before anything is written, so an unreadable file changes nothing. Then each
+record is mapped and received on its own: good records are kept with their facts, bad ones are
+kept as rejected messages (with their raw row) for correction, and a resent record finds its first
+record and adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from hub.application import HubApplication, Receipt
+from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
+from hub.values import Problem
+from mappings.errors import MappingError
+from mappings.record_files import Row, read_rows
+from mappings.records import RECORD_TYPES, english_keys, record_from
+
+CONFLICT_CODES = {"contract-conflict"}
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """What became of one record: accepted, duplicate (nothing new) or rejected with reasons."""
+
+    row: int
+    record_id: str
+    outcome: str
+    problems: tuple[Problem, ...]
+    message_id: UUID
+    elder_ids: tuple[UUID, ...] = ()
+
+    @property
+    def conflict(self) -> bool:
+        return any(p.code in CONFLICT_CODES for p in self.problems)
+
+
+@dataclass
+class IntakeAnswer:
+    """Per-record outcomes of one request or file, and the log position to wait for."""
+
+    rows: list[RowOutcome] = field(default_factory=list)
+    position: int = 0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.rows if r.outcome == outcome)
+
+    @property
+    def rejected(self) -> list[RowOutcome]:
+        return [r for r in self.rows if r.outcome == REJECTED]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.count(ACCEPTED), "duplicates": self.count(DUPLICATE),
+            "rejected": [{"row": r.row, "record_id": r.record_id, "message_id": str(r.message_id),
+                          "problems": [{"code": p.code, "location": p.location,
+                                        "reason": p.message} for p in r.problems]}
+                         for r in self.rejected],
+            "position": self.position,
+            "records": [{"row": r.row, "record_id": r.record_id, "outcome": r.outcome,
+                         "message_id": str(r.message_id),
+                         "elder_ids": [str(e) for e in r.elder_ids]} for r in self.rows],
+        }
+
+
+class RecordIntake:
+    """Receives contract, follow-up and care-home records from files and JSON requests."""
+
+    def __init__(self, app: HubApplication, local_zone: tzinfo,
+                 record: Callable[..., Receipt] | None = None):
+        self.app = app
+        self.local_zone = local_zone
+        self._record = record or app.receive
+
+    def receive_file(self, data: bytes, content_type: str = "", filename: str = "",
+                     transport: str = "file",
+                     progress: Callable[[int, int], None] | None = None) -> IntakeAnswer:
+        """Raises UnreadableMessage (nothing recorded) when the file cannot be read as a whole."""
+        rows = read_rows(data, content_type, filename)
+        return self.receive_rows(rows, transport, progress)
+
+    def receive_rows(self, rows: Iterable[Row], transport: str,
+                     progress: Callable[[int, int], None] | None = None) -> IntakeAnswer:
+        answer = IntakeAnswer()
+        rows = list(rows)
+        for done, row in enumerate(rows, start=1):
+            outcome, position = self._receive_row(row, transport)
+            answer.rows.append(outcome)
+            answer.position = max(answer.position, position or 0)
+            if progress:
+                progress(done, len(rows))
+        return answer
+
+    def _receive_row(self, row: Row, transport: str) -> tuple[RowOutcome, int | None]:
+        values = english_keys(row.record)
+        organisation = str(values.get("organisation") or "").strip() or "unknown"
+        record_id = str(values.get("record_id") or "").strip()
+        record_type = str(values.get("record_type") or "").strip()
+        problems: tuple[Problem, ...] = ()
+        mapped = None
+        if "__columns__" in row.record:
+            problems = (Problem("column-count", f"the row has {row.record['__columns__']} "
+                                "columns", f"row {row.number}"),)
+        else:
+            try:
+                mapped_record = record_from(row.record, row.where, self.local_zone)
+                mapped, record_type = mapped_record.mapped, mapped_record.record_type
+            except MappingError as error:
+                problems = error.problems
+        kind = RECORD_TYPES.get(record_type, ("", "records"))[1]
+        received_at = datetime.now(UTC)
+        envelope = Envelope(
+            sender=organisation, channel=f"{kind}:{transport}", raw=row.raw,
+            received_at=received_at, message_type=f"record^{record_type or 'unknown'}",
+            control_id=record_id)
+        envelope = self._correction(envelope)
+        receipt = self._record(envelope, mapped, problems)
+        outcome = receipt.outcome
+        if outcome == DUPLICATE and receipt.first_outcome != ACCEPTED:
+            outcome = REJECTED
+        return (RowOutcome(row.number, record_id, outcome, receipt.problems, receipt.message_id,
+                           receipt.elder_ids), receipt.position)
+
+    def _correction(self, envelope: Envelope) -> Envelope:
+        """A corrected record resent after a rejection is received anew, under a suffixed key.
+
+        The natural key of a rejected record is taken; a new content under the same key would
+        otherwise be refused as a reused id.
+        """
+        if not envelope.control_id:
+            return envelope
+        try:
+            first = self.app.repository.get(InboundMessage.create_id(
+                envelope.sender, envelope.control_id, envelope.sha256))
+        except AggregateNotFoundError:
+            return envelope
+        if first.outcome != REJECTED or first.sha256 == envelope.sha256:
+            return envelope
+        return Envelope(envelope.sender, envelope.channel, envelope.raw, envelope.received_at,
+                        f"{envelope.control_id}~{envelope.sha256[:12]}", envelope.message_type)
