@@ -309,8 +309,8 @@ def _vitals(r: _Reader, organisation: str, record_id: str,
     facts: list[Fact] = []
     systolic = r.integer("systolic", 40, 300)
     diastolic = r.integer("diastolic", 20, 200)
-    if (systolic is None) != (diastolic is None):
-        r.bad("diastolic" if systolic else "systolic",
+    if bool(r.text("systolic")) != bool(r.text("diastolic")):
+        r.bad("diastolic" if r.text("systolic") else "systolic",
               "blood pressure needs both 收缩压 and 舒张压")
     elif systolic is not None and diastolic is not None:
         parts = (_observation(organisation, record_id, "8480-6", "收缩压", Decimal(systolic),
