@@ -2,7 +2,8 @@
 
 Answers after the records and their facts are committed: per record its outcome, per bad record
 its row, column and reason. A contract refused because another team's contract is in force
-answers 409; a file that cannot be read as a whole answers 422 and changes nothing.
+answers 409; when every record is refused for another reason, 422; a file that cannot be read as
+a whole answers 422 and changes nothing.
 """
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ router = APIRouter(tags=["ingest"])
 
 ANSWERS: dict[int | str, dict[str, Any]] = {
     409: {"description": "a contract conflicts with one in force (one team at a time)"},
-    422: {"description": "the body or file cannot be read; nothing was recorded"},
+    422: {"description": "the file cannot be read (nothing was recorded), or every record was "
+                         "refused (each is kept with its reasons)"},
 }
 
 
 def _answer(hub: Any, answer: IntakeAnswer) -> JSONResponse:
     hub.projector.nudge()
-    status = 409 if any(r.conflict for r in answer.rows) else 200
+    status = 200
+    if any(r.conflict for r in answer.rows):
+        status = 409
+    elif answer.rows and len(answer.rejected) == len(answer.rows):
+        status = 422
     return JSONResponse(answer.as_dict(), status_code=status,
                         headers={"X-Hub-Position": str(answer.position)})
 
