@@ -56,7 +56,7 @@ def apply(state: Profile, event: Any) -> Profile:
 def _apply_fact(state: Profile, fact: Fact, occurred_at: str, source: dict[str, Any]) -> Profile:
     if isinstance(fact, Demographics):
         return _apply_demographics(state, fact, occurred_at, source)
-    item = {**plain(fact), "kind": fact.kind, "key": fact.key,
+    item = {**plain(fact), "kind": fact.kind, "key": fact.key, "summary": fact.summary(),
             "occurred_at": occurred_at, "source": source}
     if fact.current:
         held = state.get(fact.current)
