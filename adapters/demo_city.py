@@ -22,15 +22,17 @@ from mappings.record_files import Row
 
 from adapters.bootstrap import Hub
 
-SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
-            "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯龙史陶黎贺顾毛郝龚邵万"
-            "钱严覃武戴莫孔汤")
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许"
+            "韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+            "姜崔钟谭陆汪范金石廖贾夏韦方白邹孟熊秦邱江尹薛段雷侯"
+            "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔汤")
 FEMALE = ("秀英", "桂英", "秀兰", "玉兰", "桂兰", "凤英", "淑珍", "玉珍", "秀珍", "丽华", "美华",
           "桂芳", "玉梅", "素芬", "月娥", "秀梅", "翠花", "金凤", "惠芳", "淑英")
 MALE = ("建国", "建华", "国强", "志强", "德明", "福生", "永康", "国华", "振华", "志明", "文华",
         "伟民", "家明", "树林", "长春", "宝山", "金生", "德胜", "庆丰", "立新")
 REGIONS = ("442527", "442527", "442527", "442527", "110105", "310104")  # valid for 1930s births
-STREETS = ("莞城街道东正路", "南城街道鸿福路", "东城街道东纵路", "万江街道金鳌大道", "莞城街道西正路")
+STREETS = ("莞城街道东正路", "南城街道鸿福路", "东城街道东纵路", "万江街道金鳌大道",
+           "莞城街道西正路")
 
 HOSPITALS = (("DGSY", "东莞市人民医院"), ("DGZY", "东莞市中医院"), ("DGDH", "东华医院"))
 CARE_HOMES = (("DGYL-01", "东莞市社会福利中心"), ("DGYL-02", "莞城颐养院"))
@@ -42,6 +44,7 @@ DIAGNOSES = (("I10", "原发性高血压"), ("E11.9", "2型糖尿病"), ("I63.9"
              ("J18.9", "肺炎"), ("I25.1", "冠状动脉粥样硬化性心脏病"), ("S72.0", "股骨颈骨折"))
 DRUGS = (("86900001", "苯磺酸氨氯地平片", "5 mg"), ("86900002", "二甲双胍片", "0.5 g"),
          ("86900003", "阿司匹林肠溶片", "100 mg"), ("86900004", "阿托伐他汀钙片", "20 mg"))
+CONCLUSIONS = ("未见明显异常", "血压偏高，建议低盐饮食", "血糖偏高，复查")
 FEATURED = ("442527", "19460315", "002", "张秀英")  # the elder of the bundled HL7 samples
 
 
@@ -166,7 +169,7 @@ class _ElderEvents:
                     systolic=rng.randint(115, 160), diastolic=rng.randint(70, 95),
                     heart_rate=rng.randint(60, 90), temperature="36.5",
                     weight=f"{rng.uniform(45, 80):.1f}", self_care_score=rng.choice((0, 0, 3, 5)),
-                    conclusion=rng.choice(("未见明显异常", "血压偏高，建议低盐饮食", "血糖偏高，复查")))
+                    conclusion=rng.choice(CONCLUSIONS))
 
     def hospital(self, featured: bool) -> None:
         rng, p, i = self.rng, self.p, self.i
@@ -182,7 +185,8 @@ class _ElderEvents:
             f"PID|1||{p.national_id}^^^^NNCHN~MR{i:06d}^^^{code}^MR||{family}^{given}||"
             f"{p.birth:%Y%m%d}|{p.sex}|||{p.address}^^东莞市^广东省^523000^CHN||"
             f"^PRN^PH^^^^^^^^^{p.phone}",
-            f"PV1|1|I|内科^{rng.randint(201, 520)}^1^{code}||||D0{rng.randint(10, 99)}^林^医生|||MED"
+            f"PV1|1|I|内科^{rng.randint(201, 520)}^1^{code}||||D0{rng.randint(10, 99)}^林^医生"
+            "|||MED"
             f"||||||||||V{code}{i:05d}" + "|" * 25 + stamp,
             f"DG1|1||{diagnosis[0]}^{diagnosis[1]}^I10|{diagnosis[1]}||A",
         ]

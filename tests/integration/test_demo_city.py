@@ -16,7 +16,7 @@ def test_the_city_has_200_elders_with_valid_ids_and_every_kind_of_source() -> No
     ids = [p.national_id for p in city.elders]
     assert len(set(ids)) == len(ids) == 200
     assert all(ric.is_valid(i) for i in ids)
-    assert all(int(i[16]) % 2 == (1 if p.sex == "M" else 0) for p, i in zip(city.elders, ids))
+    assert all(int(p.national_id[16]) % 2 == (p.sex == "M") for p in city.elders)
     senders = {r["organisation"] for r in city.records}
     assert {"DGYL-01", "DGYL-02", "DGGC-CHC", "DGDC-CHC"} <= senders
     hospitals = {m.split(b"|")[3].decode() for m in city.hl7_messages}
