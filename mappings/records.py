@@ -252,9 +252,10 @@ def record_from(record: Mapping[str, Any], where: Callable[[str], str],
     occurred_at = r.instant("occurred_at")
     facts: list[Fact] = []
     contract = None
-    if record_type in RECORD_TYPES and occurred_at is not None:
+    if record_type in RECORD_TYPES:
+        # Build even without a time, so one answer names every mistake in the record.
         build = _BUILDERS[record_type]
-        built = build(r, organisation, record_id, occurred_at)
+        built = build(r, organisation, record_id, occurred_at or datetime(2000, 1, 1, tzinfo=zone))
         if isinstance(built, ContractCommand):
             contract = built
             if built.action == SIGN and identifier is not None and identifier.linkable:

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from mappings.errors import UnreadableMessage
@@ -23,11 +24,55 @@ from adapters.records_intake import IntakeAnswer
 
 router = APIRouter(tags=["ingest"])
 
+
+class ProblemOut(BaseModel):
+    code: str
+    location: str
+    reason: str
+
+
+class RejectedRecord(BaseModel):
+    row: int
+    record_id: str
+    message_id: str
+    problems: list[ProblemOut]
+
+
+class RecordOutcome(BaseModel):
+    row: int
+    record_id: str
+    outcome: str
+    message_id: str
+    elder_ids: list[str]
+
+
+class IntakeResult(BaseModel):
+    """Counts, then per bad record where and why; `position` is for `wait_for` on reads."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedRecord]
+    position: int
+    records: list[RecordOutcome]
+
+
 ANSWERS: dict[int | str, dict[str, Any]] = {
-    409: {"description": "a contract conflicts with one in force (one team at a time)"},
+    409: {"model": IntakeResult,
+          "description": "a contract conflicts with one in force (one team at a time)"},
     422: {"description": "the file cannot be read (nothing was recorded), or every record was "
                          "refused (each is kept with its reasons)"},
 }
+
+
+_RECORDS_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "description": "one record, a list of records, or {\"records\": [...]} — see "
+                   "docs/records.md and docs/schemas/record.schema.json",
+    "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]}}}}}
+_FILE_BODY = {"requestBody": {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "format": "binary"}},
+    "application/json": {"schema": {"type": "string", "format": "binary"}},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "file": {"type": "string", "format": "binary"}}}}}}}
 
 
 def _answer(hub: Any, answer: IntakeAnswer) -> JSONResponse:
@@ -59,7 +104,8 @@ async def _json_rows(request: Request, default_type: str) -> list[Row]:
     return read_json(json.dumps(records, ensure_ascii=False))
 
 
-@router.post("/contracts", responses=ANSWERS)
+@router.post("/contracts", response_model=IntakeResult, responses=ANSWERS,
+             openapi_extra=_RECORDS_BODY)
 async def post_contracts(request: Request, hub: HubDep, caller: CallerDep) -> JSONResponse:
     """Family-doctor contract records (签约/续约/解约/到期): one JSON record or a list."""
     rows = await _json_rows(request, "contract")
@@ -67,7 +113,8 @@ async def post_contracts(request: Request, hub: HubDep, caller: CallerDep) -> JS
     return _answer(hub, answer)
 
 
-@router.post("/care-logs", responses=ANSWERS)
+@router.post("/care-logs", response_model=IntakeResult, responses=ANSWERS,
+             openapi_extra=_RECORDS_BODY)
 async def post_care_logs(request: Request, hub: HubDep, caller: CallerDep) -> JSONResponse:
     """Care-home logs and family-doctor follow-ups: one JSON record or a list."""
     rows = await _json_rows(request, "")
@@ -75,7 +122,8 @@ async def post_care_logs(request: Request, hub: HubDep, caller: CallerDep) -> JS
     return _answer(hub, answer)
 
 
-@router.post("/files", responses=ANSWERS)
+@router.post("/files", response_model=IntakeResult, responses=ANSWERS,
+             openapi_extra=_FILE_BODY)
 async def post_file(request: Request, hub: HubDep, caller: CallerDep) -> JSONResponse:
     """A CSV or JSON file as the body (with its content type) or as a multipart upload."""
     content_type = request.headers.get("content-type", "")
