@@ -9,7 +9,7 @@ record and adds nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from uuid import UUID
@@ -125,10 +125,7 @@ class RecordIntake:
         outcome = receipt.outcome
         if outcome == DUPLICATE and receipt.first_outcome != ACCEPTED:
             outcome = REJECTED
-        # Domain refusals (a contract rule) name no place; the record's action is what was refused.
-        located = tuple(p if p.location else replace(p, location=row.where("action"))
-                        for p in receipt.problems)
-        return (RowOutcome(row.number, record_id, outcome, located, receipt.message_id,
+        return (RowOutcome(row.number, record_id, outcome, receipt.problems, receipt.message_id,
                            receipt.elder_ids), receipt.position)
 
     def _correction(self, envelope: Envelope) -> Envelope:

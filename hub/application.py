@@ -129,7 +129,8 @@ class HubApplication(Application[UUID]):
                     changed, status = execute(subject.contract, resolution.elder.id,
                                               self._get_or_none)
                 except HubError as refused:
-                    message.reject((Problem(getattr(refused, "code", "refused"), str(refused)),))
+                    message.reject((Problem(getattr(refused, "code", "refused"), str(refused),
+                                            subject.contract.location),))
                     recordings = self.save(message)
                     return Receipt(message_id, REJECTED, REJECTED, message.problems,
                                    position=recordings[-1].notification.id)

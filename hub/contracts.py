@@ -220,6 +220,7 @@ class ContractCommand:
     period_end: date | None = None
     packages: tuple[str, ...] = ()
     reason_code: str = ""
+    location: str = ""  # where the sender's record states the action, for refusals
 
 
 def execute(command: ContractCommand, elder_id: UUID,

@@ -131,8 +131,14 @@ def read_json(text: str) -> list[Row]:
                          f"{error.colno}: {error.msg}); the file may be truncated") from error
     records = json_records(data)
     return [Row(i, record, json.dumps(record, ensure_ascii=False).encode(),
-                lambda field, n=i: f"record {n}, field {field}")
+                lambda field, n=i, r=record: f"record {n}, field {_json_key(field, r)}")
             for i, record in enumerate(records, start=1)]
+
+
+def _json_key(field: str, record: dict[str, Any]) -> str:
+    """The key as the sender wrote it (Chinese or English)."""
+    chinese = FIELDS.get(field, field)
+    return chinese if chinese in record else field
 
 
 def json_records(data: Any) -> list[dict[str, Any]]:

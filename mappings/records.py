@@ -295,7 +295,8 @@ def _contract(r: _Reader, organisation: str, record_id: str,
     return ContractCommand(action=action, organisation=organisation,
                            contract_id=r.text("contract_id", required=True),
                            on=occurred_at.date(), team=team, period_start=start,
-                           period_end=end, packages=packages, reason_code=reason)
+                           period_end=end, packages=packages, reason_code=reason,
+                           location=r.where("action"))
 
 
 def _observation(organisation: str, record_id: str, code: str, name: str, value: Decimal,

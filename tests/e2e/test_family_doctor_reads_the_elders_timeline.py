@@ -39,7 +39,7 @@ def test_a_second_team_is_refused_while_a_contract_is_in_force_and_renewal_and_t
                                                     start="2025-06-01", end="2026-05-31"))
     assert other.status_code == 409
     [problem] = other.json()["rejected"][0]["problems"]
-    assert problem["code"] == "contract-conflict"
+    assert (problem["code"], problem["location"]) == ("contract-conflict", "record 1, field action")
     assert problem["reason"] == (
         "this elder already has a contract in force with team 莞城家庭医生一队 until 2026-02-28; "
         "terminate it or let it expire before signing with 东城家庭医生三队")
