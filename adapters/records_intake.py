@@ -17,11 +17,22 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from hub.application import HubApplication, Receipt
+from hub.elder import Elder
+from hub.facts import Incident
+from hub.identity import IdentifierIndex
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
 from hub.values import Problem
+from mappings import identifiers
+from mappings.assessment import GBT_42195, count_risk_events
 from mappings.errors import MappingError
 from mappings.record_files import Row, read_rows
-from mappings.records import RECORD_TYPES, english_keys, record_from
+from mappings.records import (
+    RECORD_TYPES,
+    english_keys,
+    parse_instant,
+    record_from,
+    record_type,
+)
 
 CONFLICT_CODES = {"contract-conflict"}
 
@@ -102,7 +113,7 @@ class RecordIntake:
         values = english_keys(row.record)
         organisation = str(values.get("organisation") or "").strip() or "unknown"
         record_id = str(values.get("record_id") or "").strip()
-        record_type = str(values.get("record_type") or "").strip()
+        type_name = record_type(str(values.get("record_type") or ""))
         problems: tuple[Problem, ...] = ()
         mapped = None
         if "__columns__" in row.record:
@@ -110,15 +121,16 @@ class RecordIntake:
                                 "columns", f"row {row.number}"),)
         else:
             try:
-                mapped_record = record_from(row.record, row.where, self.local_zone)
-                mapped, record_type = mapped_record.mapped, mapped_record.record_type
+                record = self._with_risk_events(row.record)
+                mapped_record = record_from(record, row.where, self.local_zone)
+                mapped = mapped_record.mapped
             except MappingError as error:
                 problems = error.problems
-        kind = RECORD_TYPES.get(record_type, ("", "records"))[1]
+        kind = RECORD_TYPES.get(type_name, ("", "records"))[1]
         received_at = datetime.now(UTC)
         envelope = Envelope(
             sender=organisation, channel=f"{kind}:{transport}", raw=row.raw,
-            received_at=received_at, message_type=f"record^{record_type or 'unknown'}",
+            received_at=received_at, message_type=f"record^{type_name or 'unknown'}",
             control_id=record_id)
         envelope = self._correction(envelope)
         receipt = self._record(envelope, mapped, problems)
@@ -127,6 +139,26 @@ class RecordIntake:
             outcome = REJECTED
         return (RowOutcome(row.number, record_id, outcome, receipt.problems, receipt.message_id,
                            receipt.elder_ids), receipt.position)
+
+    def _with_risk_events(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A GB/T 42195 assessment that does not state its 近30天 risk events gets the count of
+        the falls, choking, self-harm and wandering the hub holds for that elder (any source)."""
+        values = english_keys(record)
+        if record_type(str(values.get("record_type") or "")) != "assessment" \
+                or str(values.get("risk_events_30d") or "").strip() \
+                or str(values.get("standard") or GBT_42195).strip() != GBT_42195:
+            return record
+        identifier = identifiers.resident_id(str(values.get("resident_id") or ""))
+        try:
+            at = parse_instant(str(values.get("occurred_at") or ""), self.local_zone)
+            index = self.app.repository.get(IdentifierIndex.create_id(identifier))
+        except (ValueError, AggregateNotFoundError):
+            return record
+        incidents = ((e.occurred_at, e.fact.incident_type.code)
+                     for e in self.app.elder_events(index.elder_id)
+                     if isinstance(e, Elder.FactRecorded) and isinstance(e.fact, Incident)
+                     and e.fact.incident_type is not None)
+        return {**record, "risk_events_30d": str(count_risk_events(incidents, at))}
 
     def _correction(self, envelope: Envelope) -> Envelope:
         """A corrected record resent after a rejection is received anew, under a suffixed key.

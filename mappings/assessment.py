@@ -9,8 +9,9 @@ source gave (Barthel gets its raw total and a band, see DOMAIN.md §2).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from hub.values import Problem
 from mappings.errors import MappingError
@@ -114,6 +115,17 @@ def adjusted_level(level: int, *, coma: bool = False, diagnoses: tuple[str, ...]
         level += 1
         reasons.append(f"近30天照护风险事件 {risk_events_30d} 次: 提高一个等级")
     return min(level, 4), tuple(reasons)
+
+
+# 照护风险事件 that count towards the 近30天 ≥2 rule: 跌倒, 噎食, 自杀自伤, 走失.
+RISK_EVENT_TYPES = ("fall", "choking", "self_harm", "wandering")
+
+
+def count_risk_events(incidents: Iterable[tuple[datetime, str]], at: datetime,
+                      days: int = 30) -> int:
+    """Care-risk events (occurred_at, incident type code) in the `days` before `at`."""
+    since = at - timedelta(days=days)
+    return sum(1 for when, kind in incidents if kind in RISK_EVENT_TYPES and since <= when <= at)
 
 
 def item_code(name_or_code: str) -> str:

@@ -114,6 +114,11 @@ class MappedRecord:
     mapped: MappedMessage
 
 
+def record_type(name: str) -> str:
+    """The English record type for an English or Chinese name (unchanged if unknown)."""
+    return _TYPE_BY_NAME.get(name.strip(), name.strip())
+
+
 def english_keys(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record with Chinese column names turned into the English ones."""
     return {ENGLISH.get(str(k).strip(), str(k).strip()): v for k, v in record.items()}
@@ -240,8 +245,8 @@ def record_from(record: Mapping[str, Any], where: Callable[[str], str],
     organisation = r.text("organisation", required=True)
     record_id = r.text("record_id", required=True)
     raw_type = r.text("record_type", required=True)
-    record_type = _TYPE_BY_NAME.get(raw_type, raw_type)
-    if raw_type and record_type not in RECORD_TYPES:
+    kind = record_type(raw_type)
+    if raw_type and kind not in RECORD_TYPES:
         r.bad("record_type", f"{raw_type!r} is not a known record type "
                              f"({', '.join(RECORD_TYPES)})")
     national = r.text("resident_id", required=True)
@@ -252,9 +257,9 @@ def record_from(record: Mapping[str, Any], where: Callable[[str], str],
     occurred_at = r.instant("occurred_at")
     facts: list[Fact] = []
     contract = None
-    if record_type in RECORD_TYPES:
+    if kind in RECORD_TYPES:
         # Build even without a time, so one answer names every mistake in the record.
-        build = _BUILDERS[record_type]
+        build = _BUILDERS[kind]
         built = build(r, organisation, record_id, occurred_at or datetime(2000, 1, 1, tzinfo=zone))
         if isinstance(built, ContractCommand):
             contract = built
@@ -262,7 +267,7 @@ def record_from(record: Mapping[str, Any], where: Callable[[str], str],
                 facts.append(_demographics(r, national))
         else:
             facts.extend(built)
-            if record_type in ("admission", "annual_check") and identifier is not None \
+            if kind in ("admission", "annual_check") and identifier is not None \
                     and identifier.linkable:
                 facts.append(_demographics(r, national))
     if r.problems:
@@ -270,7 +275,7 @@ def record_from(record: Mapping[str, Any], where: Callable[[str], str],
     assert identifier is not None and occurred_at is not None
     subject = SubjectRecord((identifier,), tuple(DatedFact(f, occurred_at) for f in facts),
                             occurred_at, contract)
-    return MappedRecord(organisation, record_id, record_type, RECORD_TYPES[record_type][1],
+    return MappedRecord(organisation, record_id, kind, RECORD_TYPES[kind][1],
                         MappedMessage(organisation, (subject,)))
 
 

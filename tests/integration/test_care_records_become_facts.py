@@ -156,3 +156,27 @@ def test_two_teams_signing_at_the_same_moment_one_wins(hub: Hub) -> None:
     assert outcomes == ["accepted", "rejected"]
     refused = next(a.rows[0] for a in answers if a.rows[0].outcome == "rejected")
     assert refused.conflict
+
+
+def test_two_falls_in_the_30_days_before_an_assessment_raise_its_level(sqlite_hub: Hub) -> None:
+    """The home need not count them: the hub holds the falls, from any source."""
+    from mappings import assessment
+
+    items = ";".join(f"{code}={2 if maximum == 4 else 1}"
+                     for code, (_, maximum) in assessment.ITEMS.items())  # 16+7+15+7 = 45
+    falls = [{**vital_signs(f"SJ-{n}", when, 0, 0), "record_type": "incident",
+              "incident_type": "跌倒", "systolic": "", "diastolic": "", "heart_rate": ""}
+             for n, when in enumerate(("2025-07-01 21:00", "2025-07-20 06:30"))]
+    assessed = [{**vital_signs(f"PG-{n}", when, 0, 0), "record_type": "assessment",
+                 "items": items, "systolic": "", "diastolic": "", "heart_rate": ""}
+                for n, when in enumerate(("2025-07-25 15:00", "2025-08-25 15:00"))]
+    answer = sqlite_hub.records.receive_file(csv_bytes(falls + assessed), "text/csv")
+    assert answer.count("accepted") == 4, answer.as_dict()["rejected"]
+    sqlite_hub.projector.catch_up()
+    elder = sqlite_hub.read_model.find_elders(ZHANG)[0]
+    levels = [(e["data"]["total"], e["data"]["level_display"], e["data"]["adjustments"])
+              for e in sqlite_hub.read_model.timeline(elder["id"], kinds=["assessment"])]
+    assert levels == [
+        (45, "能力完全丧失(完全失能)", ["近30天照护风险事件 2 次: 提高一个等级"]),
+        (45, "能力重度受损(重度失能)", []),
+    ]
