@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from adapters.hl7v2.intake import Hl7Intake
-from adapters.records_intake import RecordIntake
-from adapters.settings import Settings
 from event_store.persistence import StoredHub, open_store
 from event_store.projector import Projector
 from event_store.readmodel import ReadModel, create_engine, define_tables
 from event_store.retry import transient_retry
+
+from adapters.hl7v2.intake import Hl7Intake
+from adapters.records_intake import RecordIntake
+from adapters.settings import Settings
 
 
 @dataclass

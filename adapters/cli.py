@@ -64,11 +64,12 @@ def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files 
     try:
         files = list(_files(paths))
         counts: dict[str, int] = {}
+        records: dict[str, int] = {}
         with Progress(console=console) as progress:
             task = progress.add_task("ingesting", total=len(files))
             for file in files:
                 if file.suffix.lower() in RECORD_SUFFIXES:
-                    _ingest_records(hub, file, progress, counts)
+                    _ingest_records(hub, file, progress, records)
                     progress.advance(task)
                     continue
                 for raw in split_messages(file.read_bytes()):
@@ -80,7 +81,9 @@ def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files 
                         progress.console.print(f"[yellow]{file.name}: {answer.ack_code} {problems}")
                 progress.advance(task)
         hub.projector.catch_up()
-        console.print("Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        console.print("ACK codes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        if records:
+            console.print("Records: " + ", ".join(f"{k} {v}" for k, v in sorted(records.items())))
     finally:
         hub.close()
 

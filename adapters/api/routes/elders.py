@@ -10,8 +10,9 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from adapters.api.deps import CallerDep, HubDep
 from hub.projections import profile as profile_fold
+
+from adapters.api.deps import CallerDep, HubDep
 
 router = APIRouter(prefix="/elders", tags=["elders"])
 
