@@ -155,7 +155,7 @@ class _ElderEvents:
                         action="terminate", reason_code=rng.choice("12345"))
             return
         programme = "hypertension" if featured or rng.random() < 0.5 else "diabetes"
-        for quarter in range(4 if featured or rng.random() < 0.3 else 1):
+        for quarter in range(4 if featured or rng.random() < 0.2 else 1):
             when = self.at(75 + quarter * 90 + rng.randint(0, 10), 9 * 60 + rng.randint(0, 300))
             reading: dict[str, Any] = (
                 {"systolic": rng.randint(125, 170), "diastolic": rng.randint(75, 100)}
@@ -206,13 +206,13 @@ class _ElderEvents:
                     risk_events_30d=0, reason="首次", assessors="陈芳;李静")
         self.record(self.at(day, 16 * 60), home, f"HL-{i:05d}", "care_level", care_level=level)
         leaves = None if featured or rng.random() > 0.2 else day + rng.randint(60, 150)
-        for week in range(0, (leaves or 360) - day, 45):
+        for week in range(0, (leaves or 360) - day, 60):
             when = self.at(day + week + 1, 8 * 60 + rng.randint(0, 60))
             self.record(when, home, f"TZ-{i:05d}-{week}", "vital_signs",
                         systolic=rng.randint(110, 165), diastolic=rng.randint(65, 98),
                         heart_rate=rng.randint(58, 96), temperature=f"{rng.uniform(36, 37.2):.1f}",
                         spo2=rng.randint(93, 99))
-            if week % 90 == 0:
+            if week % 120 == 0:
                 self.record(when + timedelta(hours=3), home, f"FW-{i:05d}-{week}", "service",
                             service_type=rng.choice(("meal", "bath", "medical")))
                 drug = rng.choice(DRUGS)

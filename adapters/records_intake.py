@@ -20,7 +20,7 @@ from hub.application import HubApplication, Receipt
 from hub.elder import Elder
 from hub.facts import Incident
 from hub.identity import IdentifierIndex
-from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
+from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope
 from hub.values import Problem
 from mappings import identifiers
 from mappings.assessment import GBT_42195, count_risk_events
@@ -132,8 +132,10 @@ class RecordIntake:
             sender=organisation, channel=f"{kind}:{transport}", raw=row.raw,
             received_at=received_at, message_type=f"record^{type_name or 'unknown'}",
             control_id=record_id)
-        envelope = self._correction(envelope)
         receipt = self._record(envelope, mapped, problems)
+        if receipt.first_outcome == REJECTED and receipt.outcome == REJECTED and any(
+                p.code == "control-id-reused" for p in receipt.problems):
+            receipt = self._record(corrected(envelope), mapped, problems)
         outcome = receipt.outcome
         if outcome == DUPLICATE and receipt.first_outcome != ACCEPTED:
             outcome = REJECTED
@@ -160,20 +162,13 @@ class RecordIntake:
                      and e.fact.incident_type is not None)
         return {**record, "risk_events_30d": str(count_risk_events(incidents, at))}
 
-    def _correction(self, envelope: Envelope) -> Envelope:
-        """A corrected record resent after a rejection is received anew, under a suffixed key.
 
-        The natural key of a rejected record is taken; a new content under the same key would
-        otherwise be refused as a reused id.
-        """
-        if not envelope.control_id:
-            return envelope
-        try:
-            first = self.app.repository.get(InboundMessage.create_id(
-                envelope.sender, envelope.control_id, envelope.sha256))
-        except AggregateNotFoundError:
-            return envelope
-        if first.outcome != REJECTED or first.sha256 == envelope.sha256:
-            return envelope
-        return Envelope(envelope.sender, envelope.channel, envelope.raw, envelope.received_at,
-                        f"{envelope.control_id}~{envelope.sha256[:12]}", envelope.message_type)
+def corrected(envelope: Envelope) -> Envelope:
+    """A corrected record resent after its rejection is received anew under a suffixed key.
+
+    Its natural key is taken by the rejected first version, which stays kept as it was; a new
+    content under the same key would otherwise be refused as a reused id. Resending the
+    corrected record again finds the suffixed key and adds nothing.
+    """
+    return Envelope(envelope.sender, envelope.channel, envelope.raw, envelope.received_at,
+                    f"{envelope.control_id}~{envelope.sha256[:12]}", envelope.message_type)
