@@ -125,6 +125,7 @@ def english_keys(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def known_column(name: str) -> bool:
+    """Whether a column or key is documented, in English or Chinese."""
     name = name.strip()
     return name in FIELDS or name in ENGLISH
 

@@ -180,3 +180,15 @@ def test_two_falls_in_the_30_days_before_an_assessment_raise_its_level(sqlite_hu
         (45, "能力完全丧失(完全失能)", ["近30天照护风险事件 2 次: 提高一个等级"]),
         (45, "能力重度受损(重度失能)", []),
     ]
+
+
+def test_ingest_reports_an_unreadable_file_and_goes_on_with_the_others(tmp_path: Path) -> None:
+    empty = tmp_path / "a-empty.csv"
+    empty.write_bytes(b"")
+    good = tmp_path / "b-vitals.csv"
+    good.write_bytes(csv_bytes([vital_signs("T1", "2025-08-01 08:00", 120, 80)]))
+    env = {"YYHUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db", "COLUMNS": "200"}
+    result = CliRunner().invoke(cli, ["ingest", str(empty), str(good)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "a-empty.csv: the file is empty" in result.output
+    assert "Records: accepted 1, duplicate 0, rejected 0, unreadable file 1" in result.output
