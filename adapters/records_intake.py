@@ -71,14 +71,19 @@ class IntakeAnswer:
         return {
             "accepted": self.count(ACCEPTED), "duplicates": self.count(DUPLICATE),
             "rejected": [{"row": r.row, "record_id": r.record_id, "message_id": str(r.message_id),
-                          "problems": [{"code": p.code, "location": p.location,
-                                        "reason": p.message} for p in r.problems]}
+                          "problems": [_problem(p) for p in r.problems]}
                          for r in self.rejected],
             "position": self.position,
             "records": [{"row": r.row, "record_id": r.record_id, "outcome": r.outcome,
                          "message_id": str(r.message_id),
-                         "elder_ids": [str(e) for e in r.elder_ids]} for r in self.rows],
+                         "elder_ids": [str(e) for e in r.elder_ids],
+                         "warnings": [_problem(p) for p in r.problems if not p.is_error]}
+                        for r in self.rows],
         }
+
+
+def _problem(problem: Problem) -> dict[str, str]:
+    return {"code": problem.code, "location": problem.location, "reason": problem.message}
 
 
 class RecordIntake:

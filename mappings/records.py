@@ -276,8 +276,23 @@ def record_from(record: Mapping[str, Any], where: Callable[[str], str],
     assert identifier is not None and occurred_at is not None
     subject = SubjectRecord((identifier,), tuple(DatedFact(f, occurred_at) for f in facts),
                             occurred_at, contract)
+    warnings = _age_warnings(kind, identifier.value, occurred_at, r)
     return MappedRecord(organisation, record_id, kind, RECORD_TYPES[kind][1],
-                        MappedMessage(organisation, (subject,)))
+                        MappedMessage(organisation, (subject,), warnings))
+
+
+def _age_warnings(kind: str, national: str, occurred_at: datetime,
+                  r: _Reader) -> tuple[Problem, ...]:
+    """The annual check is a 65+ service; a younger elder's is kept, with a warning."""
+    if kind != "annual_check":
+        return ()
+    birth = parse_date(national[6:14])
+    day = occurred_at.date()
+    age = day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+    if age >= 65:
+        return ()
+    return (Problem("below-65", f"the annual health check is for residents aged 65 or over; "
+                    f"this elder was {age}", r.where("resident_id"), severity="warning"),)
 
 
 def _demographics(r: _Reader, national: str) -> Demographics:

@@ -80,3 +80,14 @@ def test_every_mistake_in_a_row_is_reported_by_its_column() -> None:
 def test_an_unknown_record_type_is_refused() -> None:
     with pytest.raises(MappingError, match="'体检报告' is not a known record type"):
         one(base("体检报告"))
+
+
+def test_an_annual_check_for_someone_under_65_is_kept_with_a_warning() -> None:
+    from tests.messages import resident_id
+
+    young = resident_id("442527", "19650101", "011")
+    mapped = one(base("annual_check", resident_id=young, occurred_at="2025-05-08 08:30",
+                      conclusion="未见异常"))
+    [warning] = mapped.mapped.warnings  # type: ignore[attr-defined]
+    assert (warning.severity, warning.location) == ("warning", "row 2, column 身份证号")
+    assert "this elder was 60" in warning.message

@@ -44,6 +44,7 @@ class RecordOutcome(BaseModel):
     outcome: str
     message_id: str
     elder_ids: list[str]
+    warnings: list[ProblemOut] = []
 
 
 class IntakeResult(BaseModel):
