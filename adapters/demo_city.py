@@ -187,7 +187,7 @@ class _ElderEvents:
             f"^PRN^PH^^^^^^^^^{p.phone}",
             f"PV1|1|I|内科^{rng.randint(201, 520)}^1^{code}||||D0{rng.randint(10, 99)}^林^医生"
             "|||MED"
-            f"||||||||||V{code}{i:05d}" + "|" * 25 + stamp,
+            f"|||||||||V{code}{i:05d}" + "|" * 25 + stamp,
             f"DG1|1||{diagnosis[0]}^{diagnosis[1]}^I10|{diagnosis[1]}||A",
         ]
         self.city.items.append((when, "hl7", ("\r".join(segments) + "\r").encode()))

@@ -315,7 +315,8 @@ def _contract(r: _Reader, organisation: str, record_id: str,
     packages = r.listed("packages")
     return ContractCommand(action=action, organisation=organisation,
                            contract_id=r.text("contract_id", required=True),
-                           on=occurred_at.date(), team=team, period_start=start,
+                           on=occurred_at.astimezone(r.zone).date(), team=team,
+                           period_start=start,
                            period_end=end, packages=packages, reason_code=reason,
                            location=r.where("action"))
 
