@@ -8,6 +8,7 @@ record and adds nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -33,6 +34,8 @@ from mappings.records import (
     record_from,
     record_type,
 )
+
+log = logging.getLogger("yyhub.records")
 
 CONFLICT_CODES = {"contract-conflict"}
 
@@ -131,6 +134,11 @@ class RecordIntake:
                 mapped = mapped_record.mapped
             except MappingError as error:
                 problems = error.problems
+            except Exception:  # a mapping bug must not lose the row, nor the rest of the file
+                log.exception("mapping failed for row %d of %s", row.number, organisation)
+                problems = (Problem("mapping-failed", "the hub could not map this record; it is "
+                                    "kept for review and can be reprocessed",
+                                    f"row {row.number}"),)
         kind = RECORD_TYPES.get(type_name, ("", "records"))[1]
         received_at = datetime.now(UTC)
         envelope = Envelope(

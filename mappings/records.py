@@ -165,6 +165,9 @@ class _Reader:
         except InvalidOperation:
             self.bad(field, f"{text!r} is not a number")
             return None
+        if not value.is_finite():
+            self.bad(field, f"{text!r} is not a number")
+            return None
         if not low <= value <= high:
             self.bad(field, f"{text} is outside the plausible range {low}–{high}")
             return None
