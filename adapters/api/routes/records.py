@@ -91,6 +91,11 @@ def _unreadable(error: UnreadableMessage) -> HTTPException:
     return HTTPException(422, {"error": "; ".join(p.message for p in error.problems)})
 
 
+async def _receive_json(request: Request, hub: Any, default_type: str) -> JSONResponse:
+    rows = await _json_rows(request, default_type)
+    return _answer(hub, await run_in_threadpool(hub.records.receive_rows, rows, "api"))
+
+
 async def _json_rows(request: Request, default_type: str) -> list[Row]:
     try:
         data = json.loads(await request.body())
@@ -109,18 +114,14 @@ async def _json_rows(request: Request, default_type: str) -> list[Row]:
              openapi_extra=_RECORDS_BODY)
 async def post_contracts(request: Request, hub: HubDep, caller: CallerDep) -> JSONResponse:
     """Family-doctor contract records (签约/续约/解约/到期): one JSON record or a list."""
-    rows = await _json_rows(request, "contract")
-    answer = await run_in_threadpool(hub.records.receive_rows, rows, "api")
-    return _answer(hub, answer)
+    return await _receive_json(request, hub, "contract")
 
 
 @router.post("/care-logs", response_model=IntakeResult, responses=ANSWERS,
              openapi_extra=_RECORDS_BODY)
 async def post_care_logs(request: Request, hub: HubDep, caller: CallerDep) -> JSONResponse:
     """Care-home logs and family-doctor follow-ups: one JSON record or a list."""
-    rows = await _json_rows(request, "")
-    answer = await run_in_threadpool(hub.records.receive_rows, rows, "api")
-    return _answer(hub, answer)
+    return await _receive_json(request, hub, "")
 
 
 @router.post("/files", response_model=IntakeResult, responses=ANSWERS,
