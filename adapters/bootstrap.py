@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from adapters.hl7v2.intake import Hl7Intake
 from adapters.hl7v2.referral_intake import ReferralHl7Intake
+from adapters.records_intake import RecordIntake
 from adapters.referral_parts import ReferralParts, build_referral_parts
 from adapters.settings import Settings
 from event_store.erasure import Eraser
@@ -31,6 +32,8 @@ class Hub:
     sealer: Sealer
     eraser: Eraser
     referrals: ReferralParts
+    records: RecordIntake
+    clock: Clock
     _worker: threading.Thread | None = field(default=None, repr=False)
 
     def start_worker(self) -> None:
@@ -73,4 +76,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> H
     eraser = Eraser(app, key_store, read_model,
                     also_forget=(referrals.views.t.referral,))
     hl7 = ReferralHl7Intake(hl7, referrals, read_model, projector)
-    return Hub(settings, app, read_model, projector, hl7, sealer, eraser, referrals)
+    records = RecordIntake(app, settings.zone, record=record)
+    return Hub(settings, app, read_model, projector, hl7, sealer, eraser, referrals,
+               records, clock)

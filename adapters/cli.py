@@ -18,6 +18,7 @@ from rich.table import Table
 
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
+from hub.facts import FACT_KINDS
 
 cli = typer.Typer(help="Yiyang Hub 医养结合: keeps every record about an elder from every source.",
                   no_args_is_help=True, add_completion=False)
@@ -66,14 +67,21 @@ def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None
 @cli.command()
 def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files or folders")]
            ) -> None:
-    """Ingest HL7 v2 files (one or many messages each); resending creates nothing new."""
+    """Ingest HL7 v2 files, and CSV/JSON record files (docs/records.md) by their suffix.
+
+    Resending creates nothing new."""
     hub = bootstrap(Settings())
     try:
         files = list(_files(paths))
         counts: dict[str, int] = {}
+        records: dict[str, int] = {}
         with Progress(console=console) as progress:
             task = progress.add_task("ingesting", total=len(files))
             for file in files:
+                if file.suffix.lower() in RECORD_SUFFIXES:
+                    _ingest_records(hub, file, progress, records)
+                    progress.advance(task)
+                    continue
                 for raw in split_messages(file.read_bytes()):
                     answer = hub.hl7.receive(raw, "file")
                     counts[answer.ack_code] = counts.get(answer.ack_code, 0) + 1
@@ -84,8 +92,34 @@ def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files 
                 progress.advance(task)
         hub.projector.catch_up()
         console.print("ACK codes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        if records:
+            console.print("Records: " + ", ".join(f"{k} {v}" for k, v in sorted(records.items())))
     finally:
         hub.close()
+
+
+RECORD_SUFFIXES = (".csv", ".json")
+
+
+def _ingest_records(hub: Hub, file: Path, progress: Progress, counts: dict[str, int]) -> None:
+    """One CSV or JSON file of records; an unreadable file is reported and changes nothing."""
+    from mappings.errors import UnreadableMessage
+
+    rows = progress.add_task(f"  {file.name}", total=None)
+    try:
+        answer = hub.records.receive_file(
+            file.read_bytes(), filename=file.name,
+            progress=lambda done, total: progress.update(rows, completed=done, total=total))
+    except UnreadableMessage as error:
+        counts["unreadable file"] = counts.get("unreadable file", 0) + 1
+        progress.console.print(f"[red]{file.name}: " + "; ".join(p.message
+                                                                 for p in error.problems))
+        return
+    for outcome in ("accepted", "duplicate", "rejected"):
+        counts[outcome] = counts.get(outcome, 0) + answer.count(outcome)
+    for bad in answer.rejected:
+        reasons = "; ".join(f"{p.location}: {p.message}" for p in bad.problems)
+        progress.console.print(f"[yellow]{file.name} row {bad.row}: {reasons}")
 
 
 @cli.command()
@@ -206,18 +240,37 @@ def retention() -> None:
 
 
 @cli.command()
-def demo() -> None:
-    """Ingest the bundled sample messages and show an elder's profile and timeline."""
+def demo(elders: Annotated[int, typer.Option(
+        help="elders in the synthetic city (0: only the HL7 samples); larger for benchmarks")
+        ] = 200,
+         seed: Annotated[int, typer.Option(help="the city is the same for the same seed")
+                         ] = 2026) -> None:
+    """Ingest the bundled sample messages and a synthetic city; show an elder's profile and
+    timeline."""
     settings = Settings()
     console.print(f"[bold]Yiyang Hub 医养结合 demo[/] — database: {settings.database_url}")
     hub = bootstrap(settings)
     try:
-        _run_demo(hub)
+        _run_demo(hub, elders, seed)
     finally:
         hub.close()
 
 
-def _run_demo(hub: Hub) -> None:
+def _load_city(hub: Hub, elders: int, seed: int) -> None:
+    """Hospitals, family-doctor teams and care homes of a synthetic city send a year of events."""
+    from adapters import demo_city
+
+    city = demo_city.generate(seed=seed, elders=elders)
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"city of {elders} elders", total=len(city.items))
+        report = demo_city.load(hub, city, lambda done, total: progress.update(task,
+                                                                              completed=done))
+    console.print(f"Synthetic city: {len(city.hl7_messages)} HL7 messages and "
+                  f"{len(city.records)} records from 3 hospitals, 5 family-doctor teams and 2 "
+                  "care homes: " + ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())))
+
+
+def _run_demo(hub: Hub, elders: int = 0, seed: int = 2026) -> None:
     samples = sorted((p for p in resources.files("adapters").joinpath("samples").iterdir()
                       if p.name.endswith(".hl7")), key=lambda p: p.name)
     acks = Table(title="1. Hospitals push HL7 v2 messages (ACK after commit)")
@@ -234,12 +287,15 @@ def _run_demo(hub: Hub) -> None:
     acks.add_row(f"{samples[0].name} (resent)", resent.ack_code, resent.receipt.outcome,
                  "no new facts")
     console.print(acks)
+    if elders:
+        _load_city(hub, elders, seed)
     hub.projector.catch_up()
     if elder_id is None:
         return
     profile = hub.read_model.profile(str(elder_id)) or {}
     _print_profile(profile)
-    _print_timeline(hub.read_model.timeline(str(elder_id), limit=100))
+    kinds = [k for k in FACT_KINDS if k != "observation"] + ["identifier"]
+    _print_timeline(hub.read_model.timeline(str(elder_id), kinds=kinds, limit=300))
     rejected = hub.read_model.inbound("rejected")
     console.print(f"\n[bold]4. Quarantine[/]: {len(rejected)} rejected message(s) kept with reasons")
     for row in rejected:
@@ -255,17 +311,25 @@ def _print_profile(profile: dict[str, Any]) -> None:
     console.print(f"  地址 {d.get('address', '')}")
     for i in profile.get("identifiers", []):
         console.print(f"  标识 {i['system']} | {i['value']}  ← {i['source']['organisation']}")
+    for current, label in (("current_contract", "签约"), ("current_care_home", "养老机构"),
+                           ("care_level", "护理等级"), ("latest_assessment", "能力评估")):
+        item = profile.get(current)
+        if item:
+            console.print(f"  {label} {item['summary']}  ← {item['source']['organisation']}")
     for section, label in (("contacts", "联系人"), ("allergies", "过敏"), ("diagnoses", "诊断"),
-                           ("encounters", "就诊")):
+                           ("encounters", "就诊"), ("observations", "最新测量"),
+                           ("medications", "用药")):
         for item in profile.get(section, []):
+            hidden = ("kind", "key", "source", "section", "summary")
             shown = {k: v for k, v in item.items()
-                     if k not in ("kind", "key", "source") and v not in ("", None, [], {})}
+                     if k not in hidden and v not in ("", None, [], {})}
             console.print(f"  {label} {json.dumps(shown, ensure_ascii=False)[:150]}  "
                           f"← {item['source']['organisation']}")
 
 
 def _print_timeline(entries: list[dict[str, Any]]) -> None:
-    table = Table(title="3. Timeline (every fact, in the order it happened, with its source)")
+    table = Table(title="3. Timeline (every fact, in the order it happened, with its source; "
+                        "readings are in the profile)")
     for column in ("occurred at", "kind", "what", "source", "channel"):
         table.add_column(column)
     for e in entries:

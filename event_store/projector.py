@@ -13,6 +13,7 @@ import hashlib
 import logging
 import threading
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from hub.audit import PersonalDataRead
 from hub.elder import Elder
 from hub.erasure import Erasure
 from hub.errors import PersonalDataErased
+from hub.facts import CareStay, ContractStatus
 from hub.inbound import InboundMessage
 from hub.organisations import Organisation
 from hub.projections import profile, timeline
@@ -56,6 +58,7 @@ class ElderHandler:
             sa.select(t.c.elder_id, t.c.document).where(t.c.elder_id.in_(list(by_elder))))}
         profiles, identifiers, entries = [], [], []
         involved: set[tuple[str, str]] = set()
+        cared: dict[tuple[str, str, str], dict[str, Any]] = {}
         for elder_id, events in by_elder.items():
             state = held.get(elder_id) or profile.initial(elder_id)
             for position, event in events:
@@ -71,6 +74,10 @@ class ElderHandler:
                 source = getattr(event, "source", None)
                 if source is not None:
                     involved.add((elder_id, source.organisation))
+                relationship = care_relationship(elder_id, event)
+                if relationship is not None:
+                    cared[(elder_id, relationship["organisation"], relationship["kind"])] = \
+                        relationship
                 if isinstance(event, Elder.IdentifierLinked) and event.identifier.linkable:
                     identifiers.append({"system": event.identifier.system,
                                         "value": event.identifier.value, "elder_id": elder_id})
@@ -84,6 +91,24 @@ class ElderHandler:
                [{"elder_id": e, "organisation": o, "kind": "records", "valid_from": None,
                  "valid_to": None} for e, o in sorted(involved)],
                ["elder_id", "organisation", "kind"], update=False)
+        upsert(conn, tables.relationship, list(cared.values()),
+               ["elder_id", "organisation", "kind"])
+
+
+def care_relationship(elder_id: str, event: Any) -> dict[str, Any] | None:
+    """A contract makes a family-doctor team responsible for its period (through its last day;
+    a termination ends it the day it is recorded); a stay makes a care home responsible."""
+    fact = getattr(event, "fact", None)
+    if isinstance(fact, ContractStatus):
+        ends = fact.period_end
+        if fact.status == "terminated":
+            ends = event.occurred_at.date() - timedelta(days=1)
+        return {"elder_id": elder_id, "organisation": event.source.organisation,
+                "kind": "contract", "valid_from": fact.period_start, "valid_to": ends}
+    if isinstance(fact, CareStay):
+        return {"elder_id": elder_id, "organisation": event.source.organisation,
+                "kind": "resident", "valid_from": event.occurred_at.date(), "valid_to": None}
+    return None
 
 
 class OrganisationHandler:

@@ -169,7 +169,8 @@ class ReadModel:
     def timeline(self, elder_id: str, *, kinds: list[str] | None = None,
                  channels: list[str] | None = None, since: datetime | None = None,
                  until: datetime | None = None, after: tuple[datetime, int] | None = None,
-                 limit: int = 100) -> list[dict[str, Any]]:
+                 limit: int = 100, source_kinds: list[str] | None = None
+                 ) -> list[dict[str, Any]]:
         """Entries in the order things happened; `after` is the (occurred_at, position) cursor."""
         t = self.t.timeline
         query = sa.select(t.c.position, t.c.occurred_at, t.c.entry).where(
@@ -178,6 +179,8 @@ class ReadModel:
             query = query.where(t.c.kind.in_(kinds))
         if channels:
             query = query.where(t.c.channel.in_(channels))
+        if source_kinds:
+            query = query.where(_source_kind_filter(t, source_kinds))
         if since:
             query = query.where(t.c.occurred_at >= utc_naive(since))
         if until:
@@ -237,3 +240,12 @@ class ReadModel:
         with self.engine.connect() as conn:
             return [{**row._mapping, "received_at": row.received_at.isoformat() + "Z"}
                     for row in conn.execute(query)]
+
+
+def _source_kind_filter(t: sa.Table, kinds: list[str]) -> Any:
+    """Channels `family_doctor:…` and `care_home:…` name their kind; all others are hospitals'."""
+    named = ("family_doctor", "care_home")
+    conditions = [t.c.channel.like(f"{kind}:%") for kind in kinds if kind in named]
+    if "hospital" in kinds:
+        conditions.append(sa.and_(*(sa.not_(t.c.channel.like(f"{k}:%")) for k in named)))
+    return sa.or_(*conditions) if conditions else sa.false()

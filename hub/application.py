@@ -13,9 +13,10 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from hub.audit import PersonalDataRead
+from hub.contracts import ContractCommand, execute
 from hub.elder import Elder
 from hub.erasure import Erasure, clinical_retention_end
-from hub.errors import PersonalDataErased
+from hub.errors import HubError, PersonalDataErased
 from hub.facts import Encounter, Fact
 from hub.identity import IdentifierIndex, strength
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
@@ -42,6 +43,8 @@ class SubjectRecord:
     identifiers: tuple[Identifier, ...]
     facts: tuple[DatedFact, ...]
     occurred_at: datetime
+    # A family-doctor contract change this message asks for; its status joins the facts.
+    contract: ContractCommand | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,20 @@ class HubApplication(Application[UUID]):
                 recordings = self.save(message)
                 return Receipt(message_id, REJECTED, REJECTED, message.problems,
                                position=recordings[-1].notification.id)
-            for dated in subject.facts:
+            facts = subject.facts
+            if subject.contract is not None:
+                try:
+                    changed, status = execute(subject.contract, resolution.elder.id,
+                                              self._get_or_none)
+                except HubError as refused:
+                    message.reject((Problem(getattr(refused, "code", "refused"), str(refused),
+                                            subject.contract.location),), raw=envelope.raw)
+                    recordings = self.save(message)
+                    return Receipt(message_id, REJECTED, REJECTED, message.problems,
+                                   position=recordings[-1].notification.id)
+                to_save.extend(changed)
+                facts = (*facts, DatedFact(status, subject.occurred_at))
+            for dated in facts:
                 resolution.elder.record_fact(fact=dated.fact, source=source,
                                              occurred_at=dated.occurred_at)
                 fact_count += 1

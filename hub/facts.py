@@ -23,6 +23,8 @@ class Fact:
     kind: ClassVar[str] = "fact"
     # The profile section that keeps the current item per key ("" = timeline only).
     section: ClassVar[str] = ""
+    # A profile field holding the single latest fact of this kind by occurred_at ("" = none).
+    current: ClassVar[str] = ""
 
     @property
     def key(self) -> str:
@@ -273,3 +275,208 @@ FACT_KINDS: dict[str, type[Fact]] = {
     cls.kind: cls for cls in (Demographics, Contact, Allergy, Diagnosis, Encounter, Observation,
                               ClinicalDocument, Medication, Procedure, ReferralRequested)
 }
+
+
+@value_type
+@dataclass(frozen=True)
+class Score:
+    """One scored item or domain of an assessment (code, name, points)."""
+
+    code: str = ""
+    name: str = ""
+    score: int = 0
+
+
+@value_type
+@dataclass(frozen=True)
+class ContractStatus(Fact):
+    """A family-doctor contract as it stands after a signing, renewal, termination or expiry."""
+
+    kind: ClassVar[str] = "contract"
+    section: ClassVar[str] = "contracts"
+    current: ClassVar[str] = "current_contract"
+    contract_id: str = ""
+    organisation: str = ""
+    team: str = ""
+    status: str = ""  # signed | renewed | terminated | expired
+    period_start: date | None = None
+    period_end: date | None = None
+    packages: tuple[str, ...] = ()
+    reason_code: str = ""
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.organisation}|{self.contract_id}"
+
+    def summary(self) -> str:
+        label = {"signed": "签约", "renewed": "续约", "terminated": "解约",
+                 "expired": "到期"}.get(self.status, self.status)
+        why = f" 原因: {self.reason}" if self.reason else ""
+        return (f"家庭医生{label}: {self.team} {self.period_start}至{self.period_end}{why}")
+
+
+@value_type
+@dataclass(frozen=True)
+class CareStay(Fact):
+    """An admission to (入住) or discharge from (退住) a care home."""
+
+    kind: ClassVar[str] = "care_stay"
+    section: ClassVar[str] = "care_stays"
+    current: ClassVar[str] = "current_care_home"
+    stay_id: str = ""
+    care_home: str = ""
+    event: str = ""  # admitted | discharged
+    bed: str = ""
+    care_level: str = ""
+    category: str = ""  # 入住类别: 五保 | 低保 | 社会化
+    reason: Coding | None = None  # 退住原因: 0 死亡, 1 正常, 2 保留
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.care_home}|{self.stay_id}"
+
+    def summary(self) -> str:
+        if self.event == "discharged":
+            why = self.reason.display if self.reason else ""
+            return f"退住: {self.care_home} {why}".strip()
+        return f"入住: {self.care_home} 床位 {self.bed} 护理等级 {self.care_level}".strip()
+
+
+@value_type
+@dataclass(frozen=True)
+class CareLevelChange(Fact):
+    """护理等级 set or changed (logged even when unchanged), usually after an assessment."""
+
+    kind: ClassVar[str] = "care_level"
+    current: ClassVar[str] = "care_level"
+    care_home: str = ""
+    from_level: str = ""
+    to_level: str = ""
+    assessment_id: str = ""
+
+    def summary(self) -> str:
+        return f"护理等级: {self.from_level or '—'} → {self.to_level}"
+
+
+@value_type
+@dataclass(frozen=True)
+class AbilityAssessment(Fact):
+    """An ability assessment with its standard version; the level is never re-scored later."""
+
+    kind: ClassVar[str] = "assessment"
+    current: ClassVar[str] = "latest_assessment"
+    assessment_id: str = ""
+    standard_version: str = ""
+    items: tuple[Score, ...] = ()
+    domains: tuple[Score, ...] = ()
+    total: int = 0
+    initial_level: int = 0
+    level: int = 0
+    level_display: str = ""
+    adjustments: tuple[str, ...] = ()
+    reason: str = ""
+    assessors: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        return f"能力评估 ({self.standard_version}): {self.level_display} 总分 {self.total}"
+
+
+@value_type
+@dataclass(frozen=True)
+class Incident(Fact):
+    """A care-risk event: fall, choking, wandering, pressure injury, self-harm."""
+
+    kind: ClassVar[str] = "incident"
+    incident_id: str = ""
+    incident_type: Coding | None = None
+    severity: str = ""
+    description: str = ""
+
+    def summary(self) -> str:
+        label = self.incident_type.display if self.incident_type else ""
+        return f"风险事件: {label} {self.severity} {self.description}".strip()
+
+
+@value_type
+@dataclass(frozen=True)
+class EmergencyCall(Fact):
+    """A 平安铃 emergency call raised, acknowledged or resolved (timestamped for SLAs)."""
+
+    kind: ClassVar[str] = "emergency_call"
+    call_id: str = ""
+    status: str = ""  # raised | acknowledged | resolved
+    note: str = ""
+
+    def summary(self) -> str:
+        label = {"raised": "呼叫", "acknowledged": "响应", "resolved": "处置完毕"}.get(
+            self.status, self.status)
+        return f"平安铃{label}: {self.note}".rstrip(": ")
+
+
+@value_type
+@dataclass(frozen=True)
+class ServiceDelivered(Fact):
+    """A service delivered: 助餐, 助浴, 助医."""
+
+    kind: ClassVar[str] = "service"
+    service: Coding | None = None
+    note: str = ""
+
+    def summary(self) -> str:
+        return f"服务: {self.service.display if self.service else ''} {self.note}".strip()
+
+
+@value_type
+@dataclass(frozen=True)
+class FollowUp(Fact):
+    """A family doctor's hypertension or diabetes follow-up; its readings are also observations."""
+
+    kind: ClassVar[str] = "follow_up"
+    section: ClassVar[str] = "follow_ups"
+    visit_id: str = ""
+    programme: str = ""  # hypertension | diabetes
+    visit_way: str = ""
+    systolic: int | None = None
+    diastolic: int | None = None
+    glucose: Decimal | None = None
+    weight: Decimal | None = None
+    adherence: Coding | None = None  # 服药依从性 1 规律 2 间断 3 不服药 4 拒绝服药
+    classification: Coding | None = None  # 此次随访分类 1 控制满意 … 4 并发症
+    next_visit: date | None = None
+    doctor: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.programme}"
+
+    def summary(self) -> str:
+        label = {"hypertension": "高血压", "diabetes": "糖尿病"}.get(self.programme,
+                                                                  self.programme)
+        cls = self.classification.display if self.classification else ""
+        return f"{label}随访: {cls}".strip()
+
+
+@value_type
+@dataclass(frozen=True)
+class AnnualCheck(Fact):
+    """The yearly health check for residents aged 65+; its readings are also observations."""
+
+    kind: ClassVar[str] = "annual_check"
+    section: ClassVar[str] = "annual_checks"
+    check_id: str = ""
+    self_care_score: int | None = None
+    conclusion: str = ""
+    doctor: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.kind
+
+    def summary(self) -> str:
+        return f"65岁以上老年人年度体检: {self.conclusion}".strip()
+
+
+FACT_KINDS.update({cls.kind: cls for cls in (
+    ContractStatus, CareStay, CareLevelChange, AbilityAssessment, Incident, EmergencyCall,
+    ServiceDelivered, FollowUp, AnnualCheck)})

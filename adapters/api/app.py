@@ -17,6 +17,7 @@ from adapters.api.routes import (
     metrics,
     organisations,
     partnerships,
+    records,
     referrals,
     webhooks,
 )
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     @app.exception_handler(pages.LoginNeeded)
     async def login_needed(request: Request, exc: pages.LoginNeeded) -> Response:
         return RedirectResponse("/ui/login", status_code=303)
+    app.include_router(records.router)
     return app

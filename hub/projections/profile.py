@@ -29,6 +29,7 @@ def initial(elder_id: UUID | str) -> Profile:
         "demographics": {},
         "demographics_provenance": {},
         **{section: [] for section in LIST_SECTIONS.values()},
+        **{cls.current: None for cls in FACT_KINDS.values() if cls.current},
         "events_applied": 0,
         "last_recorded_at": None,
     }
@@ -55,11 +56,15 @@ def apply(state: Profile, event: Any) -> Profile:
 def _apply_fact(state: Profile, fact: Fact, occurred_at: str, source: dict[str, Any]) -> Profile:
     if isinstance(fact, Demographics):
         return _apply_demographics(state, fact, occurred_at, source)
+    item = {**plain(fact), "kind": fact.kind, "key": fact.key, "summary": fact.summary(),
+            "occurred_at": occurred_at, "source": source}
+    if fact.current:
+        held = state.get(fact.current)
+        if held is None or _not_earlier(occurred_at, held["occurred_at"]):
+            state[fact.current] = item
     section = fact.section
     if not section:
         return state
-    item = {**plain(fact), "kind": fact.kind, "key": fact.key,
-            "occurred_at": occurred_at, "source": source}
     items = list(state.get(section, []))
     for i, current in enumerate(items):
         if current["key"] == fact.key:

@@ -14,6 +14,15 @@ from hub.values import plain
 
 Entry = dict[str, Any]
 
+SOURCE_KINDS = ("hospital", "family_doctor", "care_home")
+
+
+def source_kind(channel: str) -> str:
+    """Family doctors and care homes reach the hub on channels named `family_doctor:…` and
+    `care_home:…`; every other channel (HL7 v2, FHIR) is a hospital's."""
+    prefix = channel.split(":", 1)[0]
+    return prefix if prefix in SOURCE_KINDS else "hospital"
+
 
 def entry_for(event: Any) -> Entry | None:
     """The timeline entry an event contributes, or None if it contributes none."""
@@ -33,6 +42,7 @@ def entry_for(event: Any) -> Entry | None:
         "occurred_at": event.occurred_at.isoformat(),
         "recorded_at": event.timestamp.isoformat(),
         "source": plain(event.source),
+        "source_kind": source_kind(event.source.channel),
         "data": data,
     }
 

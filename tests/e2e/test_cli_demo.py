@@ -28,6 +28,9 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert "PID[1]-3 PID-3 holds no patient identifier" in out
     assert (tmp_path / "yyhub-data" / "hub.db").exists()
     assert "duplicate" in out
+    # The synthetic city: her timeline interleaves family-doctor and care-home facts.
+    assert "家庭医生签约: 莞城家庭医生一队" in out and "family_doctor:demo" in out
+    assert "入住: DGYL-01" in out and "能力评估 (GB/T 42195-2022)" in out
 
 
 @pytest.mark.postgres

@@ -86,6 +86,8 @@ async def get_profile(elder_id: ReadableElder, hub: HubDep,
 async def get_timeline(elder_id: ReadableElder, hub: HubDep,
                        kind: Annotated[list[str] | None, Query()] = None,
                        channel: Annotated[list[str] | None, Query()] = None,
+                       source_kind: Annotated[list[str] | None, Query(
+                           description="hospital | family_doctor | care_home")] = None,
                        since: datetime | None = None, until: datetime | None = None,
                        cursor: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -101,6 +103,7 @@ async def get_timeline(elder_id: ReadableElder, hub: HubDep,
         except ValueError as error:
             raise HTTPException(422, "cursor is not one this API gave out") from error
     entries = hub.read_model.timeline(str(elder_id), kinds=kind, channels=channel, since=since,
-                                      until=until, after=after, limit=limit + 1)
+                                      until=until, after=after, limit=limit + 1,
+                                      source_kinds=source_kind)
     next_cursor = entries[limit - 1]["cursor"] if len(entries) > limit else None
     return {"elder_id": str(elder_id), "entries": entries[:limit], "next_cursor": next_cursor}
