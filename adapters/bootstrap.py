@@ -10,6 +10,7 @@ from event_store.projector import Projector
 from event_store.readmodel import ReadModel, create_engine, define_tables
 from event_store.retry import transient_retry
 
+from adapters.fhir.intake import FhirIntake
 from adapters.hl7v2.intake import Hl7Intake
 from adapters.settings import Settings
 
@@ -23,6 +24,7 @@ class Hub:
     read_model: ReadModel
     projector: Projector
     hl7: Hl7Intake
+    fhir: FhirIntake
     _worker: threading.Thread | None = field(default=None, repr=False)
 
     def start_worker(self) -> None:
@@ -51,4 +53,5 @@ def bootstrap(settings: Settings | None = None) -> Hub:
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
     hl7 = Hl7Intake(app, settings.zone, record=record)
-    return Hub(settings, app, read_model, projector, hl7)
+    fhir = FhirIntake(app, settings.zone, record=record)
+    return Hub(settings, app, read_model, projector, hl7, fhir)

@@ -161,7 +161,8 @@ class ReadModel:
     def timeline(self, elder_id: str, *, kinds: list[str] | None = None,
                  channels: list[str] | None = None, since: datetime | None = None,
                  until: datetime | None = None, after: tuple[datetime, int] | None = None,
-                 limit: int = 100) -> list[dict[str, Any]]:
+                 limit: int = 100, recorded_since: datetime | None = None
+                 ) -> list[dict[str, Any]]:
         """Entries in the order things happened; `after` is the (occurred_at, position) cursor."""
         t = self.t.timeline
         query = sa.select(t.c.position, t.c.occurred_at, t.c.entry).where(
@@ -174,6 +175,8 @@ class ReadModel:
             query = query.where(t.c.occurred_at >= utc_naive(since))
         if until:
             query = query.where(t.c.occurred_at <= utc_naive(until))
+        if recorded_since:
+            query = query.where(t.c.recorded_at >= utc_naive(recorded_since))
         if after:
             at, position = after
             query = query.where(sa.or_(t.c.occurred_at > at,

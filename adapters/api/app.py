@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from adapters.api.routes import elders, hl7v2, inbound
+from adapters.api.routes import elders, fhir, hl7v2, inbound
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
 
@@ -38,4 +38,5 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(hl7v2.router)
     app.include_router(elders.router)
     app.include_router(inbound.router)
+    app.include_router(fhir.router)
     return app
