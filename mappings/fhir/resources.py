@@ -156,7 +156,7 @@ def identifier_from(system: str, value: str, sender: str) -> Identifier:
 def patient_identifiers(patient: Any, ctx: Context) -> tuple[Identifier, ...]:
     found = [identifier_from(i.system or "", i.value, ctx.sender)
              for i in patient.identifier or () if i.value]
-    if patient.id and not _is_uuid(patient.id):
+    if patient.id:
         found.append(Identifier(logical_id_system(ctx.sender), patient.id))
     return tuple(dict.fromkeys(found))
 
@@ -240,7 +240,9 @@ def patient(resource: Any, ctx: Context) -> SubjectRecord:
             name=contact_name,
             relationship=coding((contact.relationship or [None])[0]),
             phone=next((t.value for t in contact.telecom or () if t.value), "") or ""))
-    return SubjectRecord(ids, tuple(DatedFact(f, occurred_at) for f in facts), occurred_at)
+    own = UUID(resource.id) if resource.id and _is_uuid(resource.id) else None
+    return SubjectRecord(ids, tuple(DatedFact(f, occurred_at) for f in facts), occurred_at,
+                         elder_id=own)
 
 
 def person_name(name: Any) -> str:
