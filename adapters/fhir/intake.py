@@ -15,13 +15,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from uuid import UUID
 
+from adapters.fhir.outcome import operation_outcome
 from hub.application import HubApplication, MappedMessage, Receipt, SubjectRecord
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope
 from hub.values import Problem
 from mappings.errors import MappingError
 from mappings.fhir import reading, resources
-
-from adapters.fhir.outcome import operation_outcome
 
 CHANNEL = "fhir"
 BUNDLE_TYPES = ("transaction", "batch", "collection")

@@ -146,7 +146,7 @@ def period_start(period: Any) -> Any:
 # ---------------------------------------------------------------- identifiers and subjects
 
 def identifier_from(system: str, value: str, sender: str) -> Identifier:
-    """A FHIR identifier as the hub's: 身份证 validated, MRN without a system scoped to the sender."""
+    """A FHIR identifier as the hub's: 身份证 validated; no system means the sender's MRN."""
     system, value = (system or "").strip(), value.strip()
     if system in (RESIDENT_ID_SYSTEM, "2.16.156.10011.1.3"):
         return identifiers.resident_id(value)

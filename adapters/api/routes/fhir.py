@@ -15,13 +15,12 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from hub.values import Problem
-from mappings.fhir import reading, resources
-
 from adapters.api.deps import CallerDep, HubDep
 from adapters.fhir import facade
 from adapters.fhir.intake import FhirAnswer
 from adapters.fhir.outcome import operation_outcome
+from hub.values import Problem
+from mappings.fhir import reading, resources
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
