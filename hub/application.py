@@ -19,7 +19,9 @@ from hub.values import Identifier, Problem, Source
 
 log = logging.getLogger(__name__)
 
-CONFLICT_ATTEMPTS = 8
+# Each failed attempt means another writer committed, so this bounds the writers that can
+# race on one elder at once (ten concurrent conditional creates must all succeed).
+CONFLICT_ATTEMPTS = 16
 
 
 @dataclass(frozen=True)

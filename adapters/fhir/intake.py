@@ -99,7 +99,8 @@ class FhirIntake:
         if receipt.first_outcome != ACCEPTED:
             return self._answer_refusal(receipt, 422)
         status = 200 if receipt.outcome == DUPLICATE else 201
-        return self._created(receipt, status, _location(resource_type, data, receipt))
+        return self._created(receipt, status,
+                             self._location(resource_type, data, receipt, subject))
 
     def _match(self, resource_type: str, criteria: str, sender: str) -> UUID | FhirAnswer | None:
         """`If-None-Exist: identifier=system|value`: the elder already holding it, if any."""
@@ -212,8 +213,8 @@ class FhirIntake:
                     "status": "200 OK", "outcome": operation_outcome(
                         [w for w in warnings if w.location.startswith(f"Bundle.entry[{i}]")])}})
                 continue
-            location = _location(resource.get_resource_type(), entry["resource"], receipt,
-                                 subject=dict(subjects).get(i))
+            location = self._location(resource.get_resource_type(), entry["resource"],
+                                      receipt, dict(subjects).get(i))
             response_entries.append({"response": {
                 "status": "200 OK" if receipt.outcome == DUPLICATE else "201 Created",
                 "location": location}})
@@ -244,6 +245,17 @@ class FhirIntake:
     def _answer_refusal(self, receipt: Receipt, status: int) -> FhirAnswer:
         return FhirAnswer(status, operation_outcome(receipt.problems), _position(receipt),
                           receipt)
+
+    def _location(self, resource_type: str, data: dict[str, Any], receipt: Receipt,
+                  subject: SubjectRecord | None) -> str:
+        """Patients live at their elder id; other records at the sender's id (or a hash)."""
+        if resource_type == "Patient" and receipt.elder_ids:
+            linkable = [i for i in (subject.identifiers if subject else ()) if i.linkable]
+            elder = self.app.elder_for(linkable[0]) if linkable else None
+            return f"Patient/{elder or receipt.elder_ids[0]}"
+        logical = data.get("id") or hashlib.sha256(
+            json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+        return f"{resource_type}/{logical}"
 
     def _created(self, receipt: Receipt, status: int, location: str) -> FhirAnswer:
         headers = {**_position(receipt), "Location": location}
@@ -276,27 +288,6 @@ def _control_id(data: dict[str, Any] | None) -> str:
 
 def _position(receipt: Receipt) -> dict[str, str]:
     return {"X-Hub-Position": str(receipt.position)} if receipt.position is not None else {}
-
-
-def _location(resource_type: str, data: dict[str, Any], receipt: Receipt,
-              subject: SubjectRecord | None = None) -> str:
-    """Patients live at their elder id; other records at the sender's id (or the message's)."""
-    if resource_type == "Patient" and receipt.elder_ids:
-        if subject is None or len(receipt.elder_ids) == 1:
-            return f"Patient/{receipt.elder_ids[0]}"
-        return f"Patient/{_elder_of(subject, receipt)}"
-    logical = data.get("id") or hashlib.sha256(
-        json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
-    return f"{resource_type}/{logical}"
-
-
-def _elder_of(subject: SubjectRecord, receipt: Receipt) -> UUID:
-    from hub.elder import Elder
-    from hub.identity import strength
-
-    linkable = sorted((i for i in subject.identifiers if i.linkable), key=strength)
-    candidates = {Elder.create_id(i) for i in linkable}
-    return next((e for e in receipt.elder_ids if e in candidates), receipt.elder_ids[0])
 
 
 def _entry_response(answer: FhirAnswer) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +42,17 @@ class FhirResponse(JSONResponse):
 
 def _answer(answer: FhirAnswer) -> FhirResponse:
     return FhirResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+async def _ingest(hub: Any, receive: Any, *args: Any) -> FhirResponse:
+    """Run an intake call off the event loop; a conflict that outlasted its retries is a 409."""
+    try:
+        answer = await run_in_threadpool(receive, *args)
+    except IntegrityError:
+        return _problem(409, "identity-conflict", "too many concurrent writes to the same "
+                        "elder; nothing was saved, send it again")
+    hub.projector.nudge()
+    return _answer(answer)
 
 
 def _problem(status: int, code: str, message: str, location: str = "") -> FhirResponse:
@@ -182,10 +194,8 @@ async def patient_everything(
 @router.post("", response_class=FhirResponse, response_model=None)
 async def post_bundle(request: Request, hub: HubDep, caller: CallerDep) -> FhirResponse:
     """A transaction (all or nothing, one save), batch (each entry alone) or collection Bundle."""
-    raw = await request.body()
-    answer = await run_in_threadpool(hub.fhir.receive_bundle, raw, caller.organisation)
-    hub.projector.nudge()
-    return _answer(answer)
+    return await _ingest(hub, hub.fhir.receive_bundle, await request.body(),
+                         caller.organisation)
 
 
 @router.post("/{resource_type}", response_class=FhirResponse, response_model=None)
@@ -194,19 +204,13 @@ async def create_resource(
         if_none_exist: Annotated[str | None, Header(alias="If-None-Exist")] = None
 ) -> FhirResponse:
     """Create; `If-None-Exist: identifier=system|value` finds an existing Patient instead."""
-    raw = await request.body()
-    answer = await run_in_threadpool(hub.fhir.receive_resource, raw, caller.organisation,
-                                     resource_type, None, if_none_exist)
-    hub.projector.nudge()
-    return _answer(answer)
+    return await _ingest(hub, hub.fhir.receive_resource, await request.body(),
+                         caller.organisation, resource_type, None, if_none_exist)
 
 
 @router.put("/{resource_type}/{logical_id}", response_class=FhirResponse, response_model=None)
 async def update_resource(resource_type: str, logical_id: str, request: Request, hub: HubDep,
                           caller: CallerDep) -> FhirResponse:
     """Update as the sender sees it: the new state is recorded as facts dated by the source."""
-    raw = await request.body()
-    answer = await run_in_threadpool(hub.fhir.receive_resource, raw, caller.organisation,
-                                     resource_type, logical_id)
-    hub.projector.nudge()
-    return _answer(answer)
+    return await _ingest(hub, hub.fhir.receive_resource, await request.body(),
+                         caller.organisation, resource_type, logical_id)
