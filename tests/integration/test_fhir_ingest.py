@@ -215,3 +215,57 @@ def test_elder_known_from_hl7_adt_gets_fhir_observation_on_the_same_record(
     assert channels == {"hl7v2-http", "fhir"}
     assert ":hl7v2-http:" in record[0]["meta"]["source"]
     assert [r["resourceType"] for r in record] == ["Patient", "Observation"]
+
+
+def test_everything_filters_by_type_and_since_and_pages(client: TestClient) -> None:
+    national = resident_id(sequence="025")
+    elder = post(client, "/fhir/Patient", patient(national)).headers["Location"]
+    condition = {"resourceType": "Condition", "subject": {"reference": elder},
+                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10",
+                                      "code": "I10", "display": "原发性高血压"}]},
+                 "onsetDateTime": "2025-12-01"}
+    post(client, "/fhir/Condition", condition)
+    for day in range(1, 6):
+        last = post(client, "/fhir/Observation",
+                    blood_pressure(elder, 140 + day, f"2026-03-0{day}T09:00:00+08:00"))
+    elder_id = elder.removeprefix("Patient/")
+    only_bp = everything(client, elder_id, last.headers["X-Hub-Position"], _type="Observation")
+    assert [r["resourceType"] for r in only_bp] == ["Observation"] * 5
+
+    future = everything(client, elder_id, last.headers["X-Hub-Position"],
+                        _since="2999-01-01T00:00:00+08:00")
+    assert [r["resourceType"] for r in future] == ["Patient"]
+
+    seen, url = [], f"/fhir/Patient/{elder_id}/$everything?_count=2"
+    while url:
+        page = client.get(url).json()
+        seen += [e["resource"]["resourceType"] for e in page["entry"]]
+        url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
+    assert seen == ["Patient", "Condition", *["Observation"] * 5]
+
+
+def test_collection_keeps_unsupported_entries_raw_and_records_the_rest(
+        client: TestClient) -> None:
+    national = resident_id(sequence="027")
+    bundle = transaction(patient(national), {"resourceType": "Organization", "name": "社区医院"},
+                         blood_pressure("urn:uuid:00000000-0000-4000-8000-000000000000"))
+    bundle["type"] = "collection"
+    answer = post(client, "/fhir", bundle)
+    assert answer.status_code == 200, answer.text
+    statuses = [e["response"]["status"] for e in answer.json()["entry"]]
+    assert statuses == ["201 Created", "200 OK", "201 Created"]
+    assert answer.json()["entry"][1]["response"]["outcome"]["issue"][0]["code"] == \
+        "not-supported"
+    as_transaction = post(client, "/fhir", {**bundle, "type": "transaction"})
+    assert as_transaction.status_code == 422
+    assert as_transaction.json()["issue"][0]["expression"] == [
+        "Bundle.entry[1].resource.resourceType"]
+
+
+def test_capability_statement_tells_what_is_supported(client: TestClient) -> None:
+    statement = client.get("/fhir/metadata").json()
+    assert statement["fhirVersion"] == "4.0.1"
+    types = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert "Organization" not in types and "Consent" in types
+    assert types["Patient"]["operation"][0]["name"] == "everything"
+    assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"transaction", "batch"}
