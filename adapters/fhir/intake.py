@@ -204,7 +204,7 @@ class FhirIntake:
                                                       tuple(warnings)))
         if receipt.first_outcome != ACCEPTED:
             return self._answer_refusal(receipt, 422)
-        by_index = dict(parsed)
+        by_index, subject_of = dict(parsed), dict(subjects)
         response_entries = []
         for i, entry in enumerate(entries):
             resource = by_index.get(i)
@@ -214,7 +214,7 @@ class FhirIntake:
                         [w for w in warnings if w.location.startswith(f"Bundle.entry[{i}]")])}})
                 continue
             location = self._location(resource.get_resource_type(), entry["resource"],
-                                      receipt, dict(subjects).get(i))
+                                      receipt, subject_of.get(i))
             response_entries.append({"response": {
                 "status": "200 OK" if receipt.outcome == DUPLICATE else "201 Created",
                 "location": location}})
