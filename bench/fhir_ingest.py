@@ -63,6 +63,7 @@ def bundle(n: int, size: int, rng: random.Random) -> dict[str, Any]:
                     "telecom": [{"system": "phone", "value": f"138{n:08d}"}],
                     "address": [{"text": "广东省东莞市莞城街道"}]}}]
     start = datetime(2020, 1, 1, 8, tzinfo=CST)
+    resource: dict[str, Any]
     for i in range(size - 1):
         when = (start + timedelta(hours=6 * i)).isoformat()
         pick = i % 10

@@ -32,7 +32,7 @@ def source_uri(source: Json) -> str:
 def validated(resource: Json) -> Json:
     """The resource as R4 JSON after `fhir.resources.R4B` accepted it (raises if it does not)."""
     model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    return model.model_dump(mode="json", exclude_none=True)  # type: ignore[no-any-return]
+    return model.model_dump(mode="json", exclude_none=True)
 
 
 def _clean(value: Any) -> Any:

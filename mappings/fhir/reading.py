@@ -75,7 +75,8 @@ def validate(data: dict[str, Any], base: str = "", expected_type: str | None = N
         raise MappingError(Problem("unknown-type", f"{resource_type} is not a FHIR R4 resource",
                                    f"{base}.resourceType" if base else "resourceType")) from error
     try:
-        resource: Resource = model.model_validate(data)
+        resource = model.model_validate(data)
     except ValidationError as error:
         raise MappingError(problems_from(error, where)) from error
+    assert isinstance(resource, Resource)
     return resource
