@@ -21,6 +21,13 @@ Json = dict[str, Any]
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 UCUM = "http://unitsofmeasure.org"
 GENDER = {"1": "male", "2": "female", "0": "unknown", "9": "other"}
+# HL7 v2 OBX-11 result status (table 0085) → Observation.status, for facts that came as HL7.
+HL7_RESULT_STATUS = {"F": "final", "P": "preliminary", "C": "corrected", "X": "cancelled",
+                     "D": "entered-in-error", "W": "entered-in-error", "R": "registered",
+                     "I": "registered", "S": "preliminary", "A": "amended"}
+# HL7 v2 allergen types and severities (as the ADT mapping words them) → FHIR.
+ALLERGY_CATEGORY = {"drug": "medication", "medication": "medication", "food": "food",
+                    "environment": "environment", "biologic": "biologic"}
 
 
 def source_uri(source: Json) -> str:
@@ -122,7 +129,8 @@ def observation(entry: Json, subject: Json) -> Json:
     return {
         "resourceType": "Observation", **_observation_body(data),
         "identifier": _identifier(data.get("observation_id", "")),
-        "status": _allowed(data.get("status", ""), (
+        "status": _allowed(HL7_RESULT_STATUS.get(data.get("status", ""),
+                                                 data.get("status", "")), (
             "registered", "preliminary", "final", "amended", "corrected", "cancelled",
             "entered-in-error", "unknown"), "unknown"),
         "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": c}]}
@@ -148,8 +156,9 @@ def condition(entry: Json, subject: Json) -> Json:
 
 def allergy(entry: Json, subject: Json) -> Json:
     data = entry["data"]
-    categories = [c for c in data.get("category", "").split()
-                  if c in ("food", "medication", "environment", "biologic")]
+    categories = sorted({ALLERGY_CATEGORY[c] for c in data.get("category", "").split()
+                         if c in ALLERGY_CATEGORY})
+    severity = data.get("severity", "")
     return {"resourceType": "AllergyIntolerance", "patient": subject,
             "code": concept(data["allergen"]), "category": categories,
             "criticality": _allowed(data.get("severity", ""),
@@ -157,7 +166,9 @@ def allergy(entry: Json, subject: Json) -> Json:
             "onsetDateTime": data.get("identified_on"),
             "recordedDate": entry["occurred_at"],
             "reaction": [{"manifestation": [{"text": r} for r in data.get("reactions", [])
-                                            if r]}] if any(data.get("reactions", [])) else None}
+                                            if r],
+                          "severity": severity if severity in ("mild", "moderate", "severe")
+                          else None}] if any(data.get("reactions", [])) else None}
 
 
 def encounter(entry: Json, subject: Json) -> Json:

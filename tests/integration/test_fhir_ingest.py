@@ -18,6 +18,11 @@ from tests.fhir_support import RESIDENT_ID, running_server
 from tests.messages import adt, resident_id
 
 FHIR = {"Content-Type": "application/fhir+json"}
+HL7_CLINICAL = (
+    "PV1|1|I|神经内科^302^2^DGSY||||D017^黄^伟|||NEU||||||||||V1|||||||||||||||||||||||||"
+    "20260301080000+0800",
+    "AL1|1|DA|PEN^青霉素^L|SV|皮疹",
+    "DG1|1||I10^高血压^I10|高血压||W")
 
 
 @pytest.fixture
@@ -200,7 +205,7 @@ def test_ten_concurrent_conditional_creates_make_one_elder(hub: Hub) -> None:
 def test_elder_known_from_hl7_adt_gets_fhir_observation_on_the_same_record(
         client: TestClient) -> None:
     national = resident_id(sequence="023")
-    acked = client.post("/hl7v2", content=adt(national_id=national).encode())
+    acked = client.post("/hl7v2", content=adt(national_id=national, extra=HL7_CLINICAL).encode())
     assert "MSA|AA" in acked.text
     observed = post(client, "/fhir/Observation", blood_pressure(
         f"Patient?identifier={RESIDENT_ID}|{national}"))
@@ -214,7 +219,12 @@ def test_elder_known_from_hl7_adt_gets_fhir_observation_on_the_same_record(
     channels = {r["meta"]["source"].split(":")[4] for r in record if "source" in r["meta"]}
     assert channels == {"hl7v2-http", "fhir"}
     assert ":hl7v2-http:" in record[0]["meta"]["source"]
-    assert [r["resourceType"] for r in record] == ["Patient", "Observation"]
+    assert sorted(r["resourceType"] for r in record) == [
+        "AllergyIntolerance", "Condition", "Encounter", "Observation", "Patient"]
+    allergy = next(r for r in record if r["resourceType"] == "AllergyIntolerance")
+    assert allergy["code"]["text"] == "青霉素"
+    assert allergy["category"] == ["medication"]
+    assert allergy["reaction"][0]["severity"] == "severe"
 
 
 def test_everything_filters_by_type_and_since_and_pages(client: TestClient) -> None:
