@@ -1,22 +1,53 @@
-"""A family doctor's FHIR app (fhirpy) against a running hub: Patient by id and by identifier,
-and the whole record paged through `$everything` next links."""
+"""A family doctor's FHIR app (fhirpy) against a running `yyhub serve`: Patient by id and by
+identifier, and the whole record paged through `$everything` next links."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 from fhirpy import SyncFHIRClient
 
-from adapters.bootstrap import bootstrap
-from adapters.settings import Settings
-from tests.fhir_support import RESIDENT_ID, example, running_server
+from tests.fhir_support import RESIDENT_ID, example
 from tests.messages import resident_id
 
 
-def test_family_doctor_app_reads_patient_and_pages_everything(tmp_path: Path) -> None:
-    hub = bootstrap(Settings(database_url=f"sqlite:///{tmp_path}/hub.db"))
+@pytest.fixture
+def yyhub_serve(tmp_path: Path) -> Iterator[str]:
+    """`yyhub serve` in its own process; ready once it logs that start-up is complete."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "YYHUB_DATABASE_URL": f"sqlite:///{tmp_path}/hub.db"}
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from adapters.cli import main; main()", "serve",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stderr=subprocess.PIPE, text=True)
+    assert server.stderr is not None
+    for line in server.stderr:  # blocks on the server's own log, no polling
+        if "Application startup complete" in line:
+            break
+    else:
+        raise AssertionError("yyhub serve exited before it was ready")
+    # Keep reading its log so a full pipe never blocks the server.
+    threading.Thread(target=server.stderr.read, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_family_doctor_app_reads_patient_and_pages_everything(yyhub_serve: str) -> None:
+    base = yyhub_serve
     national = resident_id(sequence="031")
     chinese = example("Patient-ch-example.json")
     chinese["identifier"].append({"system": RESIDENT_ID, "value": national})
@@ -32,35 +63,36 @@ def test_family_doctor_app_reads_patient_and_pages_everything(tmp_path: Path) ->
             "valueQuantity": {"value": 70 + day, "unit": "/min",
                               "system": "http://unitsofmeasure.org", "code": "/min"}},
             "request": {"method": "POST", "url": "Observation"}})
-    try:
-        with running_server(hub) as base:
-            posted = httpx.post(f"{base}/fhir", content=json.dumps(
-                {"resourceType": "Bundle", "type": "transaction", "entry": entries},
-                ensure_ascii=False).encode(), headers={"Content-Type": "application/fhir+json"})
-            assert posted.status_code == 200, posted.text
-            hub.projector.wait_for(int(posted.headers["X-Hub-Position"]))
+    posted = httpx.post(f"{base}/fhir", content=json.dumps(
+        {"resourceType": "Bundle", "type": "transaction", "entry": entries},
+        ensure_ascii=False).encode(), headers={"Content-Type": "application/fhir+json"})
+    assert posted.status_code == 200, posted.text
+    position = posted.headers["X-Hub-Position"]
 
-            client = SyncFHIRClient(f"{base}/fhir", url_aliases=[f"{base}/fhir"])
-            found = client.resources("Patient").search(
-                identifier=f"{RESIDENT_ID}|{national}").fetch()
-            assert len(found) == 1
-            elder_id = found[0]["id"]
-            read = client.reference("Patient", elder_id).to_resource()
-            assert read["name"][0]["text"] == "张无忌"
-            assert read["address"][0]["text"].startswith("上海市")
+    # Read-your-writes: fhirpy rewrites `_` in search parameter names, so the one read that
+    # waits for the write's position goes out plainly.
+    httpx.get(f"{base}/fhir/Patient", params={"identifier": national, "wait_for": position})
 
-            heart_rates, pages = [], 0
-            page = client.execute(f"Patient/{elder_id}/$everything", method="get",
-                                  params={"_count": 3})
-            while True:
-                pages += 1
-                heart_rates += [e["resource"]["valueQuantity"]["value"] for e in page["entry"]
-                                if e["resource"]["resourceType"] == "Observation"]
-                following = [link["url"] for link in page["link"] if link["relation"] == "next"]
-                if not following:
-                    break
-                page = client.execute(following[0], method="get")
-            assert heart_rates == [71, 72, 73, 74, 75, 76, 77]
-            assert pages == 3
-    finally:
-        hub.close()
+    client = SyncFHIRClient(f"{base}/fhir", url_aliases=[f"{base}/fhir"])
+    found = client.resources("Patient").search(identifier=f"{RESIDENT_ID}|{national}").fetch()
+    assert len(found) == 1
+    elder_id = found[0]["id"]
+    read = client.reference("Patient", elder_id).to_resource()
+    assert read["name"][0]["text"] == "张无忌"
+    assert read["address"][0]["text"].startswith("上海市")
+    assert client.resources("Patient").search(
+        identifier="urn:oid:1.2.36.146.595.217.0.1|3112219680806371X").fetch()[0]["id"] == \
+        elder_id
+
+    heart_rates, pages = [], 0
+    page = client.execute(f"Patient/{elder_id}/$everything", method="get", params={"_count": 3})
+    while True:
+        pages += 1
+        heart_rates += [e["resource"]["valueQuantity"]["value"] for e in page["entry"]
+                        if e["resource"]["resourceType"] == "Observation"]
+        following = [link["url"] for link in page["link"] if link["relation"] == "next"]
+        if not following:
+            break
+        page = client.execute(following[0], method="get")
+    assert heart_rates == [71, 72, 73, 74, 75, 76, 77]
+    assert pages == 3
