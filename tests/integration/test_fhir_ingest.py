@@ -279,3 +279,23 @@ def test_capability_statement_tells_what_is_supported(client: TestClient) -> Non
     assert "Organization" not in types and "Consent" in types
     assert types["Patient"]["operation"][0]["name"] == "everything"
     assert {i["code"] for i in statement["rest"][0]["interaction"]} == {"transaction", "batch"}
+
+
+def test_everything_pages_a_long_record_a_bounded_page_at_a_time(sqlite_hub: Hub) -> None:
+    """Each page reads `_count` timeline rows (the cursor query), however long the record."""
+    national = resident_id(sequence="029")
+    readings = [blood_pressure("urn:uuid:00000000-0000-4000-8000-000000000000", 100 + i % 80,
+                               f"2025-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}T0{i % 10}:00:00"
+                               "+08:00") for i in range(1200)]
+    with TestClient(create_app(hub=sqlite_hub, background_worker=False)) as client:
+        answer = post(client, "/fhir", transaction(patient(national), *readings))
+        assert answer.status_code == 200
+        elder_id = answer.json()["entry"][0]["response"]["location"].removeprefix("Patient/")
+        sizes, url = [], (f"/fhir/Patient/{elder_id}/$everything?_count=500&_type=Observation"
+                          f"&wait_for={answer.headers['X-Hub-Position']}")
+        while url:
+            page = client.get(url).json()
+            sizes.append(len(page["entry"]))
+            url = next((link["url"] for link in page["link"] if link["relation"] == "next"),
+                       None)
+    assert sizes == [500, 500, 200]
