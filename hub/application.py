@@ -44,6 +44,9 @@ class SubjectRecord:
     # Facts about someone the hub must already know (or who arrives in the same save).
     must_exist: bool = False
     location: str = ""  # where the sender named the subject, for the error
+    # Conditional create (FHIR If-None-Exist): state nothing about someone already known. Checked
+    # on every retry, so concurrent creates of one person leave exactly one set of facts.
+    only_if_new: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Receipt:
 class _Resolution:
     elder: Elder
     new_indexes: list[IdentifierIndex] = field(default_factory=list)
+    known_before: bool = False
 
 
 @dataclass
@@ -149,6 +153,10 @@ class HubApplication(Application[UUID]):
                 recordings = self.save(message)
                 return Receipt(message_id, REJECTED, REJECTED, message.problems,
                                position=recordings[-1].notification.id)
+            if resolution.known_before:
+                if resolution.elder.id not in elder_ids:
+                    elder_ids.append(resolution.elder.id)
+                continue
             for dated in subject.facts:
                 resolution.elder.record_fact(fact=dated.fact, source=source,
                                              occurred_at=dated.occurred_at)
@@ -200,6 +208,8 @@ class HubApplication(Application[UUID]):
         elder_ids = list(dict.fromkeys(known.values()))
         if elder_ids:
             elder = scope.elders.get(elder_ids[0]) or self.repository.get(elder_ids[0])
+            if subject.only_if_new:
+                return _Resolution(elder, known_before=True)
             if len(elder_ids) > 1:
                 warnings.append(Problem(
                     "identity-conflict",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from uuid import UUID
@@ -95,10 +95,13 @@ class FhirIntake:
             subject = resources.subject_record_from(resource, ctx)
         except MappingError as error:
             return self._refuse_envelope(envelope, error.problems, 422)
+        if if_none_exist:
+            subject = replace(subject, only_if_new=True)
         receipt = self._record(envelope, MappedMessage(sender, (subject,)))
         if receipt.first_outcome != ACCEPTED:
             return self._answer_refusal(receipt, 422)
-        status = 200 if receipt.outcome == DUPLICATE else 201
+        matched_existing = bool(if_none_exist) and receipt.fact_count == 0
+        status = 200 if receipt.outcome == DUPLICATE or matched_existing else 201
         return self._created(receipt, status,
                              self._location(resource_type, data, receipt, subject))
 

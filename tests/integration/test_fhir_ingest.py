@@ -200,6 +200,10 @@ def test_ten_concurrent_conditional_creates_make_one_elder(hub: Hub) -> None:
         found = http.get("/fhir/Patient", params={"identifier": f"{RESIDENT_ID}|{national}",
                                                   "wait_for": position}).json()
         assert found["total"] == 1
+        assert sorted(a.status_code for a in answers) == [200] * 9 + [201]
+        elder_id = found["entry"][0]["resource"]["id"]
+        kinds = http.get(f"/elders/{elder_id}/timeline", params={"kind": "demographics"}).json()
+        assert len(kinds["entries"]) == 1  # the nine that lost the race stated nothing
 
 
 def test_elder_known_from_hl7_adt_gets_fhir_observation_on_the_same_record(
