@@ -7,7 +7,6 @@ Answers are built only after the commit.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -103,7 +102,7 @@ class FhirIntake:
         matched_existing = bool(if_none_exist) and receipt.fact_count == 0
         status = 200 if receipt.outcome == DUPLICATE or matched_existing else 201
         return self._created(receipt, status,
-                             self._location(resource_type, data, receipt, subject))
+                             self._location(resource_type, data, receipt, subject, 0))
 
     def _match(self, resource_type: str, criteria: str, sender: str) -> UUID | FhirAnswer | None:
         """`If-None-Exist: identifier=system|value`: the elder already holding it, if any."""
@@ -217,7 +216,7 @@ class FhirIntake:
                         [w for w in warnings if w.location.startswith(f"Bundle.entry[{i}]")])}})
                 continue
             location = self._location(resource.get_resource_type(), entry["resource"],
-                                      receipt, subject_of.get(i))
+                                      receipt, subject_of.get(i), i)
             response_entries.append({"response": {
                 "status": "200 OK" if receipt.outcome == DUPLICATE else "201 Created",
                 "location": location}})
@@ -250,14 +249,14 @@ class FhirIntake:
                           receipt)
 
     def _location(self, resource_type: str, data: dict[str, Any], receipt: Receipt,
-                  subject: SubjectRecord | None) -> str:
-        """Patients live at their elder id; other records at the sender's id (or a hash)."""
+                  subject: SubjectRecord | None, index: int) -> str:
+        """Patients live at their elder id; other records at the sender's id, else at the
+        message that brought them and their place in it."""
         if resource_type == "Patient" and receipt.elder_ids:
             linkable = [i for i in (subject.identifiers if subject else ()) if i.linkable]
             elder = self.app.elder_for(linkable[0]) if linkable else None
             return f"Patient/{elder or receipt.elder_ids[0]}"
-        logical = data.get("id") or hashlib.sha256(
-            json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+        logical = data.get("id") or f"{receipt.message_id}-{index}"
         return f"{resource_type}/{logical}"
 
     def _created(self, receipt: Receipt, status: int, location: str) -> FhirAnswer:
