@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from adapters.fhir.intake import FhirIntake
 from adapters.hl7v2.intake import Hl7Intake
 from adapters.hl7v2.referral_intake import ReferralHl7Intake
 from adapters.records_intake import RecordIntake
@@ -34,6 +35,7 @@ class Hub:
     referrals: ReferralParts
     records: RecordIntake
     clock: Clock
+    fhir: FhirIntake
     _worker: threading.Thread | None = field(default=None, repr=False)
 
     def start_worker(self) -> None:
@@ -76,6 +78,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> H
     eraser = Eraser(app, key_store, read_model,
                     also_forget=(referrals.views.t.referral,))
     hl7 = ReferralHl7Intake(hl7, referrals, read_model, projector)
+    fhir = FhirIntake(app, settings.zone, record=record)
     records = RecordIntake(app, settings.zone, record=record)
     return Hub(settings, app, read_model, projector, hl7, sealer, eraser, referrals,
-               records, clock)
+               records, clock, fhir)

@@ -169,7 +169,8 @@ class ReadModel:
     def timeline(self, elder_id: str, *, kinds: list[str] | None = None,
                  channels: list[str] | None = None, since: datetime | None = None,
                  until: datetime | None = None, after: tuple[datetime, int] | None = None,
-                 limit: int = 100, source_kinds: list[str] | None = None
+                 limit: int = 100, source_kinds: list[str] | None = None,
+                 recorded_since: datetime | None = None
                  ) -> list[dict[str, Any]]:
         """Entries in the order things happened; `after` is the (occurred_at, position) cursor."""
         t = self.t.timeline
@@ -185,6 +186,8 @@ class ReadModel:
             query = query.where(t.c.occurred_at >= utc_naive(since))
         if until:
             query = query.where(t.c.occurred_at <= utc_naive(until))
+        if recorded_since:
+            query = query.where(t.c.recorded_at >= utc_naive(recorded_since))
         if after:
             at, position = after
             query = query.where(sa.or_(t.c.occurred_at > at,

@@ -25,7 +25,9 @@ from hub.values import Identifier, Problem, Source
 
 log = logging.getLogger(__name__)
 
-CONFLICT_ATTEMPTS = 8
+# Each failed attempt means another writer committed, so this bounds the writers that can
+# race on one elder at once (ten concurrent conditional creates must all succeed).
+CONFLICT_ATTEMPTS = 16
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,14 @@ class SubjectRecord:
     occurred_at: datetime
     # A family-doctor contract change this message asks for; its status joins the facts.
     contract: ContractCommand | None = None
+    # A reference to a known elder (FHIR `Patient/{id}`), tried before the identifiers.
+    elder_id: UUID | None = None
+    # Facts about someone the hub must already know (or who arrives in the same save).
+    must_exist: bool = False
+    location: str = ""  # where the sender named the subject, for the error
+    # Conditional create (FHIR If-None-Exist): state nothing about someone already known. Checked
+    # on every retry, so concurrent creates of one person leave exactly one set of facts.
+    only_if_new: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,23 @@ class Receipt:
 class _Resolution:
     elder: Elder
     new_indexes: list[IdentifierIndex] = field(default_factory=list)
+    known_before: bool = False
+
+
+@dataclass
+class _SaveScope:
+    """Elders and identifiers already in hand in one save, so several subjects can share them."""
+
+    elders: dict[UUID, Elder] = field(default_factory=dict)
+    pending: dict[str, UUID] = field(default_factory=dict)
+
+
+class UnknownSubject(Exception):
+    """Raised when a subject that must already exist names no known elder."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 class HubApplication(Application[UUID]):
@@ -126,9 +153,15 @@ class HubApplication(Application[UUID]):
         elder_ids: list[UUID] = []
         warnings = list(problems) + list(mapped.warnings)
         fact_count = 0
+        scope = _SaveScope()
         for subject in mapped.subjects:
             try:
-                resolution = self._resolve(subject, source, warnings)
+                resolution = self._resolve(subject, source, warnings, scope)
+            except UnknownSubject as error:
+                message.reject((error.problem,), raw=envelope.raw)
+                recordings = self.save(message)
+                return Receipt(message_id, REJECTED, REJECTED, message.problems,
+                               position=recordings[-1].notification.id)
             except PersonalDataErased:
                 message.reject((Problem(
                     "subject-erased", "this person's data were erased at their request; the "
@@ -136,6 +169,10 @@ class HubApplication(Application[UUID]):
                 recordings = self.save(message)
                 return Receipt(message_id, REJECTED, REJECTED, message.problems,
                                position=recordings[-1].notification.id)
+            if resolution.known_before:
+                if resolution.elder.id not in elder_ids:
+                    elder_ids.append(resolution.elder.id)
+                continue
             facts = subject.facts
             if subject.contract is not None:
                 try:
@@ -153,9 +190,10 @@ class HubApplication(Application[UUID]):
                 resolution.elder.record_fact(fact=dated.fact, source=source,
                                              occurred_at=dated.occurred_at)
                 fact_count += 1
-            to_save.append(resolution.elder)
             to_save.extend(resolution.new_indexes)
-            elder_ids.append(resolution.elder.id)
+            if resolution.elder.id not in elder_ids:
+                elder_ids.append(resolution.elder.id)
+        to_save.extend(scope.elders.values())
         message.accept(elder_ids=tuple(elder_ids), fact_count=fact_count,
                        warnings=tuple(warnings), raw=envelope.raw)
         recordings = self.save(*to_save)
@@ -179,29 +217,44 @@ class HubApplication(Application[UUID]):
         return Receipt(existing.id, DUPLICATE, existing.outcome, problems,
                        existing.elder_ids, recordings[-1].notification.id)
 
-    def _resolve(self, subject: SubjectRecord, source: Source,
-                 warnings: list[Problem]) -> _Resolution:
+    def _resolve(self, subject: SubjectRecord, source: Source, warnings: list[Problem],
+                 scope: _SaveScope | None = None) -> _Resolution:
         """Find the elder a subject's identifiers belong to, or register a new one."""
+        scope = scope or _SaveScope()
         linkable = sorted((i for i in subject.identifiers if i.linkable), key=strength)
-        if not linkable:
-            raise ValueError("a subject needs at least one linkable identifier")
         known: dict[str, UUID] = {}
+        if subject.elder_id is not None and (
+                subject.elder_id in scope.elders
+                or isinstance(self._get_or_none(subject.elder_id), Elder)):
+            known["elder"] = subject.elder_id
         for identifier in linkable:
+            if identifier.key in scope.pending:
+                known[identifier.key] = scope.pending[identifier.key]
+                continue
             index = self._get_or_none(IdentifierIndex.create_id(identifier))
             if index is not None:
                 known[identifier.key] = index.elder_id
         elder_ids = list(dict.fromkeys(known.values()))
         if elder_ids:
-            elder = self.repository.get(elder_ids[0])
+            elder = scope.elders.get(elder_ids[0]) or self.repository.get(elder_ids[0])
+            if subject.only_if_new:
+                return _Resolution(elder, known_before=True)
             if len(elder_ids) > 1:
                 warnings.append(Problem(
                     "identity-conflict",
                     "identifiers in this message belong to different elders; facts were "
                     "recorded on the elder of the strongest identifier and the pair awaits review",
                     severity="warning"))
+        elif subject.must_exist:
+            raise UnknownSubject(Problem(
+                "unknown-subject", "the subject names no elder the hub knows",
+                subject.location))
+        elif not linkable:
+            raise ValueError("a subject needs at least one linkable identifier")
         else:
             master = linkable[0]
             elder = Elder(master_identifier=master, source=source, occurred_at=subject.occurred_at)
+        scope.elders[elder.id] = elder
         resolution = _Resolution(elder)
         for identifier in subject.identifiers:
             if identifier.key in known or elder.has_identifier(identifier):
@@ -209,9 +262,15 @@ class HubApplication(Application[UUID]):
             elder.link_identifier(identifier=identifier, source=source,
                                   occurred_at=subject.occurred_at)
             if identifier.linkable:
+                scope.pending[identifier.key] = elder.id
                 index = IdentifierIndex(identifier=identifier, elder_id=elder.id)
                 resolution.new_indexes.append(index)
         return resolution
+
+    def elder_for(self, identifier: Identifier) -> UUID | None:
+        """The elder an identifier belongs to, from the write side (no projection lag)."""
+        index = self._get_or_none(IdentifierIndex.create_id(identifier))
+        return index.elder_id if index is not None else None
 
     def _get_or_none(self, aggregate_id: UUID) -> Any:
         try:

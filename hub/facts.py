@@ -271,9 +271,80 @@ class ReferralRequested(Fact):
         return f"转诊: {self.from_organisation} → {self.to_organisation} {self.reason}".strip()
 
 
+@value_type
+@dataclass(frozen=True)
+class Immunization(Fact):
+    """A vaccine given (or recorded as not given) (FHIR Immunization, HL7 VXU)."""
+
+    kind: ClassVar[str] = "immunization"
+    section: ClassVar[str] = "immunizations"
+    vaccine: Coding
+    record_id: str = ""
+    status: str = "completed"
+    lot_number: str = ""
+    site: str = ""
+    route: str = ""
+    performer: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.record_id or self.vaccine.code}"
+
+    def summary(self) -> str:
+        return f"接种: {self.vaccine.display or self.vaccine.code} {self.status}".strip()
+
+
+@value_type
+@dataclass(frozen=True)
+class CarePlan(Fact):
+    """A care plan (护理/照护计划): what is planned for the elder, for which period."""
+
+    kind: ClassVar[str] = "careplan"
+    section: ClassVar[str] = "care_plans"
+    record_id: str = ""
+    title: str = ""
+    status: str = "active"
+    intent: str = "plan"
+    categories: tuple[Coding, ...] = ()
+    description: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+    activities: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.record_id or self.title}"
+
+    def summary(self) -> str:
+        return f"照护计划: {self.title or self.description} {self.status}".strip()
+
+
+@value_type
+@dataclass(frozen=True)
+class Consent(Fact):
+    """A consent the elder (or their proxy) gave or refused, and under which policy."""
+
+    kind: ClassVar[str] = "consent"
+    section: ClassVar[str] = "consents"
+    scope: Coding
+    record_id: str = ""
+    status: str = "active"
+    categories: tuple[Coding, ...] = ()
+    policy: str = ""
+    provision: str = ""  # permit | deny
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.record_id or self.scope.code}"
+
+    def summary(self) -> str:
+        return f"同意书: {self.scope.display or self.scope.code} {self.status}".strip()
+
+
 FACT_KINDS: dict[str, type[Fact]] = {
     cls.kind: cls for cls in (Demographics, Contact, Allergy, Diagnosis, Encounter, Observation,
-                              ClinicalDocument, Medication, Procedure, ReferralRequested)
+                              ClinicalDocument, Medication, Procedure, ReferralRequested,
+                              Immunization, CarePlan, Consent)
 }
 
 

@@ -29,3 +29,14 @@ def headers(key: str, purpose: str = "") -> dict[str, str]:
 def client_as(app_client: TestClient, key: str, purpose: str = "") -> TestClient:
     app_client.headers.update(headers(key, purpose))
     return app_client
+
+
+_registered: dict[tuple[int, str], str] = {}
+
+
+def as_sender(hub: Hub, code: str, role: str = "hospital", purpose: str = "") -> dict[str, str]:
+    """Headers of an organisation, registered on first use (one key per hub and code)."""
+    key = _registered.get((id(hub), code))
+    if key is None:
+        key = _registered[(id(hub), code)] = register(hub, code, role, (code,))
+    return headers(key, purpose)

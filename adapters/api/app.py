@@ -12,6 +12,7 @@ from adapters.api.routes import (
     audit,
     elders,
     erasure,
+    fhir,
     hl7v2,
     inbound,
     metrics,
@@ -70,4 +71,5 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     async def login_needed(request: Request, exc: pages.LoginNeeded) -> Response:
         return RedirectResponse("/ui/login", status_code=303)
     app.include_router(records.router)
+    app.include_router(fhir.router)
     return app
