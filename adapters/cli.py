@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -41,15 +42,28 @@ def _files(paths: list[Path]) -> Iterator[Path]:
 
 @cli.command()
 def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None,
-          port: Annotated[int | None, typer.Option(help="or YYHUB_PORT")] = None) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) with a projection worker in the background."""
-    import uvicorn
-
-    from adapters.api.app import create_app
+          port: Annotated[int | None, typer.Option(help="or YYHUB_PORT")] = None,
+          mllp_port: Annotated[int | None, typer.Option(help="or YYHUB_MLLP_PORT")] = None
+          ) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the MLLP listener, with a projection worker."""
+    from adapters.hl7v2.serve import serve_http_and_mllp
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO)
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    asyncio.run(serve_http_and_mllp(settings, host or settings.host, port or settings.port,
+                                    mllp_port if mllp_port is not None else settings.mllp_port))
+
+
+@cli.command()
+def mllp(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None,
+         port: Annotated[int | None, typer.Option(help="or YYHUB_MLLP_PORT")] = None) -> None:
+    """Serve only the MLLP listener (HL7 v2 over TCP), with a projection worker."""
+    from adapters.hl7v2.serve import serve_mllp
+
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(serve_mllp(settings, host or settings.host,
+                           port if port is not None else settings.mllp_port))
 
 
 @cli.command()

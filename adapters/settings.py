@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     local_timezone: str = "Asia/Shanghai"
     projection_batch_size: int = 500
     read_model_prefix: str = "rm_"
+    mllp_port: int = 2575
+    mllp_max_message_bytes: int = 4 * 1024 * 1024
 
     @property
     def zone(self) -> ZoneInfo:

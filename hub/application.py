@@ -97,14 +97,26 @@ class HubApplication(Application[UUID]):
         message_id = InboundMessage.create_id(envelope.sender, envelope.control_id,
                                                 envelope.sha256)
         existing = self._get_or_none(message_id)
+        reused: tuple[Problem, ...] = ()
+        if existing is not None and existing.sha256 != envelope.sha256:
+            # Senders reuse control ids (counters reset, copied test messages): a different
+            # message under a used id is its own message, known by id and content together.
+            message_id = InboundMessage.create_id(
+                envelope.sender, envelope.control_id, envelope.sha256, content_keyed=True)
+            existing = self._get_or_none(message_id)
+            reused = (Problem(
+                "control-id-reused",
+                "a different message was already received with this control id; this one "
+                "is kept as a separate message", location="MSH-10", severity="warning"),)
         if existing is not None:
             return self._note_resend(existing, envelope)
 
         message = InboundMessage(
             sender=envelope.sender, channel=envelope.channel, control_id=envelope.control_id,
             message_type=envelope.message_type, raw=envelope.raw, sha256=envelope.sha256,
-            received_at=envelope.received_at,
+            received_at=envelope.received_at, content_keyed=bool(reused),
         )
+        problems = tuple(problems) + reused
         errors = tuple(p for p in problems if p.is_error)
         if mapped is None or errors:
             message.reject(problems or (Problem("unreadable", "message could not be read"),))
@@ -133,20 +145,10 @@ class HubApplication(Application[UUID]):
                        recordings[-1].notification.id, fact_count)
 
     def _note_resend(self, existing: InboundMessage, envelope: Envelope) -> Receipt:
-        same = existing.sha256 == envelope.sha256
         existing.note_resend(sha256=envelope.sha256, received_at=envelope.received_at,
-                             same_content=same)
+                             same_content=existing.sha256 == envelope.sha256)
         recordings = self.save(existing)
-        problems = existing.problems
-        if not same:
-            problems = (Problem(
-                "control-id-reused",
-                "a different message was already received with this control id; "
-                "the new one is kept for review and not processed",
-                location="MSH-10"),)
-            return Receipt(existing.id, REJECTED, existing.outcome, problems,
-                           existing.elder_ids, recordings[-1].notification.id)
-        return Receipt(existing.id, DUPLICATE, existing.outcome, problems,
+        return Receipt(existing.id, DUPLICATE, existing.outcome, existing.problems,
                        existing.elder_ids, recordings[-1].notification.id)
 
     def _resolve(self, subject: SubjectRecord, source: Source,

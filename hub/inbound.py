@@ -51,12 +51,16 @@ class InboundMessage(Aggregate):
     """One received message; resending it finds this record instead of creating facts again."""
 
     @staticmethod
-    def create_id(sender: str, control_id: str, sha256: str) -> UUID:
-        return uuid5(INBOUND_NAMESPACE, natural_key(sender, control_id, sha256))
+    def create_id(sender: str, control_id: str, sha256: str, content_keyed: bool = False
+                  ) -> UUID:
+        """Sender and control id; `content_keyed` for a message that reused a control id with
+        different content, which is then known by id and content together."""
+        key = natural_key(sender, control_id, sha256)
+        return uuid5(INBOUND_NAMESPACE, f"{key}|{sha256}" if content_keyed else key)
 
     @event("Received")
     def __init__(self, sender: str, channel: str, control_id: str, message_type: str,
-                 raw: bytes, sha256: str, received_at: datetime):
+                 raw: bytes, sha256: str, received_at: datetime, content_keyed: bool = False):
         self.sender = sender
         self.channel = channel
         self.control_id = control_id

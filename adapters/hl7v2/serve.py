@@ -1,0 +1,45 @@
+"""Running the listeners: MLLP alone, or MLLP beside the HTTP API in one event loop."""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.bootstrap import Hub, bootstrap
+from adapters.hl7v2.mllp import MllpListener
+from adapters.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def mllp_listener(hub: Hub) -> MllpListener:
+    """An MLLP listener recording through the hub's HL7 intake."""
+    return MllpListener(hub.hl7.receive,
+                        max_message_bytes=hub.settings.mllp_max_message_bytes,
+                        after_commit=hub.projector.nudge)
+
+
+async def serve_mllp(settings: Settings, host: str, port: int) -> None:
+    hub = bootstrap(settings)
+    hub.start_worker()
+    try:
+        await mllp_listener(hub).serve_forever(host, port)
+    finally:
+        hub.close()
+
+
+async def serve_http_and_mllp(settings: Settings, host: str, port: int, mllp_port: int) -> None:
+    """HTTP and MLLP share one hub, so a message sent either way reads the same afterwards."""
+    import uvicorn
+
+    from adapters.api.app import create_app
+
+    hub = bootstrap(settings)
+    listener = mllp_listener(hub)
+    try:
+        await listener.start(host, mllp_port)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, hub=hub), host=host,
+                                               port=port, log_level="info"))
+        await server.serve()
+    finally:
+        await listener.close()
+        hub.close()
