@@ -11,13 +11,19 @@ from hub.application import HubApplication, MappedMessage, Receipt
 from hub.inbound import ACCEPTED, DUPLICATE, Envelope
 from hub.values import Problem
 from mappings.errors import MappingError, UnreadableMessage
-from mappings.hl7v2 import adt, er7
+from mappings.hl7v2 import adt, documents, er7, referrals, results
 
 from adapters.hl7v2.ack import build_ack
 
-# (message code, trigger) → mapping. The HL7 issue adds the rest.
-MAPPINGS: dict[tuple[str, str], Callable[[er7.Er7Message, tzinfo], MappedMessage]] = {
-    ("ADT", trigger): adt.mapped_message_from_adt for trigger in ("A01", "A04", "A08", "A28")
+# (message code, trigger) → mapping. The trigger comes from MSH-9.2; MSH-9.3 (the structure)
+# is often mislabelled and is not read. Every other type is kept and answered AE.
+Mapping = Callable[[er7.Er7Message, tzinfo], MappedMessage]
+MAPPINGS: dict[tuple[str, str], Mapping] = {
+    **{("ADT", trigger): adt.mapped_message_from_adt for trigger in adt.ENCOUNTER_EVENTS},
+    ("ORU", "R01"): results.mapped_message_from_oru,
+    **{("MDM", trigger): documents.mapped_message_from_mdm
+       for trigger in ("T01", "T02", "T05", "T06", "T09", "T10")},
+    ("REF", "I12"): referrals.mapped_message_from_ref,
 }
 
 
