@@ -68,6 +68,11 @@ def build_ack(code: str, *, control_id: str, version: str, sending_application: 
     return ack.to_er7()
 
 
+def encode_ack(text: str) -> bytes:
+    """ACK text in the character set it declares (GB18030 senders read GB18030)."""
+    return text.encode("gb18030" if "18030" in text[:600] else "utf-8")
+
+
 def _add_err(ack: Message, problem: Problem, version: str) -> None:
     number, name = ERROR_CODES.get(problem.code, ("207", "Application internal error"))
     match = _LOCATION.match(problem.location or "")

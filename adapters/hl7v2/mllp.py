@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from hub.values import Problem
 
-from adapters.hl7v2.ack import build_ack
+from adapters.hl7v2.ack import build_ack, encode_ack
 from adapters.hl7v2.intake import Hl7Answer
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,6 @@ CHANNEL = "mllp"
 def frame(payload: bytes) -> bytes:
     """Wrap bytes in an MLLP block."""
     return START_BLOCK + payload + END_BLOCK
-
-
-def ack_bytes(answer: Hl7Answer) -> bytes:
-    """The ACK in the character set the sender declared (GB18030 senders read GB18030)."""
-    charset = "gb18030" if "18030" in answer.ack[:300] else "utf-8"
-    return answer.ack.encode(charset)
 
 
 @dataclass
@@ -158,7 +152,7 @@ class MllpListener:
                     else:
                         answer = await loop.run_in_executor(self.executor, self.receive,
                                                             payload, CHANNEL)
-                        writer.write(frame(ack_bytes(answer)))
+                        writer.write(frame(encode_ack(answer.ack)))
                         await writer.drain()
                         if self.after_commit is not None:
                             self.after_commit()
