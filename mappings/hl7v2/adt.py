@@ -198,11 +198,17 @@ def encounter(message: Er7Message, pv1: Segment, trigger: str, reader: _Reader) 
     """PV1 as a visit; the trigger says what happened to it (cancellations keep the visit)."""
     g = message.get
     point, room, bed, facility = (g(pv1, 3, i) for i in (1, 2, 3, 4))
-    discharged_at = reader.timestamp(pv1, 45)
+    admitted_at = reader.timestamp(pv1, 44)
+    discharged_at = reader.timestamp(pv1, 45) if trigger != "A13" else None
     status = ENCOUNTER_STATUS.get(trigger)
     if status is None:
         status = ("finished" if discharged_at else
                   "planned" if g(pv1, 2).upper() == "P" else "in-progress")
+    pv2 = message.first("PV2")
+    if status == "planned" and pv2 is not None:
+        # a planned visit's period is the expected admission and discharge (PV2-8, PV2-9)
+        admitted_at = admitted_at or reader.timestamp(pv2, 8)
+        discharged_at = discharged_at or reader.timestamp(pv2, 9)
     return Encounter(
         visit_number=g(pv1, 19, 1),
         event=ENCOUNTER_EVENTS.get(trigger, trigger),
@@ -211,7 +217,7 @@ def encounter(message: Er7Message, pv1: Segment, trigger: str, reader: _Reader) 
         location=" ".join(p for p in (facility, point, room, bed) if p),
         attending_doctor=datatypes.person_name(g(pv1, 7, 2), g(pv1, 7, 3)) or g(pv1, 7, 1),
         hospital_service=g(pv1, 10),
-        admitted_at=reader.timestamp(pv1, 44),
+        admitted_at=admitted_at,
         discharged_at=discharged_at,
     )
 

@@ -118,7 +118,7 @@ def observations(message: Er7Message, reader: _Reader) -> list[DatedFact]:
         found.append(DatedFact(Observation(
             code=code,
             observation_id="|".join(p for p in (order, code.code, message.get(obx, 4)) if p),
-            unit=unit_code or unit_text,
+            unit=unit_text or unit_code,  # for people; the UCUM code goes in unit_code
             unit_code=unit_code if unit_system.upper() in UCUM_SYSTEMS else "",
             reference_range=message.get(obx, 7),
             interpretation=",".join(f for f in flags if f),
