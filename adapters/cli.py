@@ -92,6 +92,25 @@ def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files 
 
 
 @cli.command()
+def reprocess(
+        message_id: Annotated[list[str] | None, typer.Option(
+            "--message-id", help="an inbound message id (repeatable)")] = None,
+        all_rejected: Annotated[bool, typer.Option(
+            "--all-rejected", help="every message kept as rejected")] = False) -> None:
+    """Replay kept messages through today's mappings; the outcome is linked to the original."""
+    from adapters.hl7v2.reprocess import reprocess_messages
+
+    if not message_id and not all_rejected:
+        raise typer.BadParameter("name --message-id ID (repeatable) or --all-rejected")
+    hub = bootstrap(Settings())
+    try:
+        for line in reprocess_messages(hub, message_id or [], all_rejected):
+            console.print(line)
+    finally:
+        hub.close()
+
+
+@cli.command()
 def rebuild() -> None:
     """Rebuild the read model from position 0 of the event log."""
     hub = bootstrap(Settings())

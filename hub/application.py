@@ -116,15 +116,48 @@ class HubApplication(Application[UUID]):
             message_type=envelope.message_type, raw=envelope.raw, sha256=envelope.sha256,
             received_at=envelope.received_at, content_keyed=bool(reused),
         )
-        problems = tuple(problems) + reused
+        return self._decide(message, mapped, tuple(problems) + reused)
+
+    def reprocess(self, message_id: UUID, mapped: MappedMessage | None,
+                  problems: tuple[Problem, ...] = ()) -> Receipt:
+        """Decide a kept message again with today's mappings (`yyhub reprocess`).
+
+        The new outcome is recorded on the same InboundMessage after a `Reprocessed` event, and
+        the facts it yields carry that message as their source, in one atomic save. A message
+        that was accepted is left as it is.
+        """
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            message: InboundMessage = self.repository.get(message_id)
+            if message.outcome == ACCEPTED:
+                return Receipt(message.id, DUPLICATE, ACCEPTED, message.problems,
+                               message.elder_ids)
+            message.note_reprocessing(previous_outcome=message.outcome,
+                                      previous_problems=message.problems)
+            try:
+                return self._decide(message, mapped, problems)
+            except IntegrityError:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("concurrent save while reprocessing %s; retrying (%d)", message_id,
+                         attempt)
+        raise AssertionError("unreachable")
+
+    def raw_message(self, message_id: UUID) -> bytes:
+        """The bytes a message arrived with, as its first event kept them."""
+        received: Any = next(iter(self.events.get(message_id, limit=1)))
+        return bytes(received.raw)
+
+    def _decide(self, message: InboundMessage, mapped: MappedMessage | None,
+                problems: tuple[Problem, ...]) -> Receipt:
+        """Accept the message with its facts, or reject it with reasons, in one save."""
         errors = tuple(p for p in problems if p.is_error)
         if mapped is None or errors:
             message.reject(problems or (Problem("unreadable", "message could not be read"),))
             recordings = self.save(message)
-            return Receipt(message_id, REJECTED, REJECTED, message.problems,
+            return Receipt(message.id, REJECTED, REJECTED, message.problems,
                            position=recordings[-1].notification.id)
 
-        source = Source(mapped.organisation, envelope.channel, message_id)
+        source = Source(mapped.organisation, message.channel, message.id)
         to_save: list[Any] = [message]
         elder_ids: list[UUID] = []
         warnings = list(problems) + list(mapped.warnings)
@@ -141,7 +174,7 @@ class HubApplication(Application[UUID]):
         message.accept(elder_ids=tuple(elder_ids), fact_count=fact_count,
                        warnings=tuple(warnings))
         recordings = self.save(*to_save)
-        return Receipt(message_id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
+        return Receipt(message.id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
                        recordings[-1].notification.id, fact_count)
 
     def _note_resend(self, existing: InboundMessage, envelope: Envelope) -> Receipt:

@@ -82,6 +82,12 @@ class InboundMessage(Aggregate):
         self.outcome = REJECTED
         self.problems = tuple(problems)
 
+    @event("Reprocessed")
+    def note_reprocessing(self, previous_outcome: str,
+                          previous_problems: tuple[Problem, ...]) -> None:
+        """The message is decided again with newer mappings; the next event is the outcome."""
+        self.reprocessed = getattr(self, "reprocessed", 0) + 1
+
     @event("ResendReceived")
     def note_resend(self, sha256: str, received_at: datetime, same_content: bool) -> None:
         """A resend is noted for the audit trail; it never creates facts."""

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from uuid import UUID
 
 from hub.application import HubApplication, MappedMessage, Receipt
 from hub.inbound import ACCEPTED, DUPLICATE, Envelope
@@ -60,23 +61,36 @@ class Hl7Intake:
             sender=f"{message.get(msh, 3, 1)}^{message.get(msh, 4, 1)}", channel=channel,
             raw=raw, received_at=received_at, control_id=message.get(msh, 10),
             message_type=f"{code}^{trigger}")
-        problems: tuple[Problem, ...] = tuple(warnings)
-        mapped: MappedMessage | None = None
-        mapping = MAPPINGS.get((code, trigger))
-        if not envelope.control_id:
-            problems += (Problem("required-field-missing", "MSH-10 message control id is empty",
-                                 "MSH[1]-10"),)
-        elif mapping is None:
-            problems += (Problem("unsupported-message-type",
-                                 f"message type {code}^{trigger} is not supported; it is kept and "
-                                 "can be reprocessed when it is", "MSH[1]-9"),)
-        else:
-            try:
-                mapped = mapping(message, self.local_zone)
-            except MappingError as error:
-                problems += error.problems
+        mapped, problems = self._map(message, tuple(warnings))
         receipt = self._record(envelope, mapped, problems)
         return self._answer(receipt, message, None)
+
+    def reprocess(self, message_id: UUID) -> Hl7Answer:
+        """Decide a kept message again through today's mappings, on its original record."""
+        raw = self.app.raw_message(message_id)
+        try:
+            message, warnings = er7.read(raw)
+        except UnreadableMessage as error:
+            return self._answer(self.app.reprocess(message_id, None, error.problems), None, "AR")
+        mapped, problems = self._map(message, tuple(warnings))
+        return self._answer(self.app.reprocess(message_id, mapped, problems), message, None)
+
+    def _map(self, message: er7.Er7Message, problems: tuple[Problem, ...]
+             ) -> tuple[MappedMessage | None, tuple[Problem, ...]]:
+        """The mapped message, or the problems that stop it (MSH-10, type, content)."""
+        code, trigger = adt.message_type(message)
+        mapping = MAPPINGS.get((code, trigger))
+        if not message.get(message.first("MSH"), 10):
+            return None, problems + (Problem(
+                "required-field-missing", "MSH-10 message control id is empty", "MSH[1]-10"),)
+        if mapping is None:
+            return None, problems + (Problem(
+                "unsupported-message-type", f"message type {code}^{trigger} is not supported; "
+                "it is kept and can be reprocessed when it is", "MSH[1]-9"),)
+        try:
+            return mapping(message, self.local_zone), problems
+        except MappingError as error:
+            return None, problems + error.problems
 
     def _answer(self, receipt: Receipt, message: er7.Er7Message | None,
                 code: str | None) -> Hl7Answer:
