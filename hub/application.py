@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -71,6 +71,29 @@ class _Resolution:
     new_indexes: list[IdentifierIndex] = field(default_factory=list)
 
 
+class _UnitOfWork:
+    """The aggregates one save will write: read once, changed by every message of a batch."""
+
+    def __init__(self, app: HubApplication):
+        self.app = app
+        self.aggregates: dict[UUID, Any] = {}
+
+    def get(self, aggregate_id: UUID) -> Any:
+        if aggregate_id not in self.aggregates:
+            try:
+                self.aggregates[aggregate_id] = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        return self.aggregates[aggregate_id]
+
+    def add(self, *aggregates: Any) -> None:
+        for aggregate in aggregates:
+            self.aggregates[aggregate.id] = aggregate
+
+    def changed(self) -> list[Any]:
+        return [a for a in self.aggregates.values() if a.pending_events]
+
+
 class HubApplication(Application[UUID]):
     """Keeps every inbound message and the facts it carries about elders."""
 
@@ -85,38 +108,64 @@ class HubApplication(Application[UUID]):
         """
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                return self._receive_once(envelope, mapped, problems)
+                return self._receive_together([(envelope, mapped, problems)])[0]
             except IntegrityError:
                 if attempt == CONFLICT_ATTEMPTS:
                     raise
                 log.info("concurrent save for %s; retrying (%d)", envelope.natural_key, attempt)
         raise AssertionError("unreachable")
 
-    def _receive_once(self, envelope: Envelope, mapped: MappedMessage | None,
-                      problems: tuple[Problem, ...]) -> Receipt:
+    def receive_many(self, items: list[tuple[Envelope, MappedMessage | None,
+                                             tuple[Problem, ...]]]) -> list[Receipt]:
+        """Record messages that arrived together in one atomic save (one commit, one lock).
+
+        Each is decided exactly as `receive` would, in order; if the save meets a concurrent
+        writer, they are recorded one by one instead, each with its own retries.
+        """
+        if len(items) > 1:
+            try:
+                return self._receive_together(items)
+            except IntegrityError:
+                log.info("concurrent save for a batch of %d; recording one by one", len(items))
+        return [self.receive(*item) for item in items]
+
+    def _receive_together(self, items: list[tuple[Envelope, MappedMessage | None,
+                                                  tuple[Problem, ...]]]) -> list[Receipt]:
+        work = _UnitOfWork(self)
+        receipts = [self._receive_into(work, *item) for item in items]
+        recordings = self.save(*work.changed())
+        position = recordings[-1].notification.id if recordings else None
+        return [replace(r, position=position) for r in receipts]
+
+    def _receive_into(self, work: _UnitOfWork, envelope: Envelope,
+                      mapped: MappedMessage | None, problems: tuple[Problem, ...]) -> Receipt:
         message_id = InboundMessage.create_id(envelope.sender, envelope.control_id,
                                                 envelope.sha256)
-        existing = self._get_or_none(message_id)
+        existing = work.get(message_id)
         reused: tuple[Problem, ...] = ()
         if existing is not None and existing.sha256 != envelope.sha256:
             # Senders reuse control ids (counters reset, copied test messages): a different
             # message under a used id is its own message, known by id and content together.
             message_id = InboundMessage.create_id(
                 envelope.sender, envelope.control_id, envelope.sha256, content_keyed=True)
-            existing = self._get_or_none(message_id)
+            existing = work.get(message_id)
             reused = (Problem(
                 "control-id-reused",
                 "a different message was already received with this control id; this one "
                 "is kept as a separate message", location="MSH-10", severity="warning"),)
         if existing is not None:
-            return self._note_resend(existing, envelope)
+            existing.note_resend(sha256=envelope.sha256, received_at=envelope.received_at,
+                                 same_content=existing.sha256 == envelope.sha256)
+            return Receipt(existing.id, DUPLICATE, existing.outcome, existing.problems,
+                           existing.elder_ids)
 
         message = InboundMessage(
             sender=envelope.sender, channel=envelope.channel, control_id=envelope.control_id,
             message_type=envelope.message_type, raw=envelope.raw, sha256=envelope.sha256,
             received_at=envelope.received_at, content_keyed=bool(reused),
         )
-        return self._decide(message, mapped, tuple(problems) + reused)
+        work.add(message)
+        return self._decide(work, message, mapped, tuple(problems) + reused)
 
     def reprocess(self, message_id: UUID, mapped: MappedMessage | None,
                   problems: tuple[Problem, ...] = ()) -> Receipt:
@@ -127,19 +176,23 @@ class HubApplication(Application[UUID]):
         that was accepted is left as it is.
         """
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            message: InboundMessage = self.repository.get(message_id)
+            work = _UnitOfWork(self)
+            message: InboundMessage = work.get(message_id)
             if message.outcome == ACCEPTED:
                 return Receipt(message.id, DUPLICATE, ACCEPTED, message.problems,
                                message.elder_ids)
             message.note_reprocessing(previous_outcome=message.outcome,
                                       previous_problems=message.problems)
+            receipt = self._decide(work, message, mapped, problems)
             try:
-                return self._decide(message, mapped, problems)
+                recordings = self.save(*work.changed())
             except IntegrityError:
                 if attempt == CONFLICT_ATTEMPTS:
                     raise
                 log.info("concurrent save while reprocessing %s; retrying (%d)", message_id,
                          attempt)
+                continue
+            return replace(receipt, position=recordings[-1].notification.id)
         raise AssertionError("unreachable")
 
     def raw_message(self, message_id: UUID) -> bytes:
@@ -147,44 +200,32 @@ class HubApplication(Application[UUID]):
         received: Any = next(iter(self.events.get(message_id, limit=1)))
         return bytes(received.raw)
 
-    def _decide(self, message: InboundMessage, mapped: MappedMessage | None,
-                problems: tuple[Problem, ...]) -> Receipt:
-        """Accept the message with its facts, or reject it with reasons, in one save."""
+    def _decide(self, work: _UnitOfWork, message: InboundMessage,
+                mapped: MappedMessage | None, problems: tuple[Problem, ...]) -> Receipt:
+        """Accept the message with its facts, or reject it with reasons (saved by the caller)."""
         errors = tuple(p for p in problems if p.is_error)
         if mapped is None or errors:
             message.reject(problems or (Problem("unreadable", "message could not be read"),))
-            recordings = self.save(message)
-            return Receipt(message.id, REJECTED, REJECTED, message.problems,
-                           position=recordings[-1].notification.id)
+            return Receipt(message.id, REJECTED, REJECTED, message.problems)
 
         source = Source(mapped.organisation, message.channel, message.id)
-        to_save: list[Any] = [message]
         elder_ids: list[UUID] = []
         warnings = list(problems) + list(mapped.warnings)
         fact_count = 0
         for subject in mapped.subjects:
-            resolution = self._resolve(subject, source, warnings)
+            resolution = self._resolve(work, subject, source, warnings)
             for dated in subject.facts:
                 resolution.elder.record_fact(fact=dated.fact, source=source,
                                              occurred_at=dated.occurred_at)
                 fact_count += 1
-            to_save.append(resolution.elder)
-            to_save.extend(resolution.new_indexes)
+            work.add(resolution.elder, *resolution.new_indexes)
             elder_ids.append(resolution.elder.id)
         message.accept(elder_ids=tuple(elder_ids), fact_count=fact_count,
                        warnings=tuple(warnings))
-        recordings = self.save(*to_save)
         return Receipt(message.id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
-                       recordings[-1].notification.id, fact_count)
+                       None, fact_count)
 
-    def _note_resend(self, existing: InboundMessage, envelope: Envelope) -> Receipt:
-        existing.note_resend(sha256=envelope.sha256, received_at=envelope.received_at,
-                             same_content=existing.sha256 == envelope.sha256)
-        recordings = self.save(existing)
-        return Receipt(existing.id, DUPLICATE, existing.outcome, existing.problems,
-                       existing.elder_ids, recordings[-1].notification.id)
-
-    def _resolve(self, subject: SubjectRecord, source: Source,
+    def _resolve(self, work: _UnitOfWork, subject: SubjectRecord, source: Source,
                  warnings: list[Problem]) -> _Resolution:
         """Find the elder a subject's identifiers belong to, or register a new one."""
         linkable = sorted((i for i in subject.identifiers if i.linkable), key=strength)
@@ -192,12 +233,13 @@ class HubApplication(Application[UUID]):
             raise ValueError("a subject needs at least one linkable identifier")
         known: dict[str, UUID] = {}
         for identifier in linkable:
-            index = self._get_or_none(IdentifierIndex.create_id(identifier))
+            index = work.get(IdentifierIndex.create_id(identifier))
             if index is not None:
                 known[identifier.key] = index.elder_id
         elder_ids = list(dict.fromkeys(known.values()))
+        elder: Elder
         if elder_ids:
-            elder = self.repository.get(elder_ids[0])
+            elder = work.get(elder_ids[0])
             if len(elder_ids) > 1:
                 warnings.append(Problem(
                     "identity-conflict",
@@ -217,12 +259,6 @@ class HubApplication(Application[UUID]):
                 index = IdentifierIndex(identifier=identifier, elder_id=elder.id)
                 resolution.new_indexes.append(index)
         return resolution
-
-    def _get_or_none(self, aggregate_id: UUID) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
 
     def elder_events(self, elder_id: UUID) -> list[Any]:
         """Every event in an elder's stream, oldest first (for as-of replay)."""

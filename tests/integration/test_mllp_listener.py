@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from eventsourcing.application import AggregateNotFoundError
 from hl7.client import MLLPClient
 
 from adapters.bootstrap import Hub
@@ -23,9 +24,12 @@ def _inbound_record(hub: Hub, raw: bytes) -> InboundMessage:
     sender = f"{message.get(msh, 3, 1)}^{message.get(msh, 4, 1)}"
     sha = hashlib.sha256(raw).hexdigest()
     for content_keyed in (True, False):
-        found = hub.app._get_or_none(InboundMessage.create_id(
-            sender, message.get(msh, 10), sha, content_keyed=content_keyed))
-        if found is not None and found.sha256 == sha:
+        try:
+            found = hub.app.repository.get(InboundMessage.create_id(
+                sender, message.get(msh, 10), sha, content_keyed=content_keyed))
+        except AggregateNotFoundError:
+            continue
+        if found.sha256 == sha:
             return found  # type: ignore[no-any-return]
     raise AssertionError("message not stored")
 
