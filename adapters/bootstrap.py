@@ -50,5 +50,6 @@ def bootstrap(settings: Settings | None = None) -> Hub:
     projector = Projector(app, read_model, batch_size=settings.projection_batch_size)
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
-    hl7 = Hl7Intake(app, settings.zone, record=record)
+    hl7 = Hl7Intake(app, settings.zone, record=record,
+                    record_many=transient_retry()(app.receive_many))
     return Hub(settings, app, read_model, projector, hl7)

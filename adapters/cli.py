@@ -56,14 +56,17 @@ def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None
 
 @cli.command()
 def mllp(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None,
-         port: Annotated[int | None, typer.Option(help="or YYHUB_MLLP_PORT")] = None) -> None:
+         port: Annotated[int | None, typer.Option(help="or YYHUB_MLLP_PORT")] = None,
+         worker: Annotated[bool, typer.Option(
+             help="run the projection worker here (off when `yyhub project` runs it)")] = True
+         ) -> None:
     """Serve only the MLLP listener (HL7 v2 over TCP), with a projection worker."""
     from adapters.hl7v2.serve import serve_mllp
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO)
     asyncio.run(serve_mllp(settings, host or settings.host,
-                           port if port is not None else settings.mllp_port))
+                           port if port is not None else settings.mllp_port, worker))
 
 
 @cli.command()

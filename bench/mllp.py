@@ -29,7 +29,7 @@ SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 def resident_id(n: int) -> str:
-    first17 = f"4419001940{(n % 12) + 1:02d}{(n % 28) + 1:02d}{n % 1000:03d}"
+    first17 = f"4425271940{(n % 12) + 1:02d}{(n % 28) + 1:02d}{n % 1000:03d}"
     return first17 + ric.calc_check_digit(first17 + "0")
 
 
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="messages to stream")
     parser.add_argument("--window", type=int, default=64, help="messages in flight")
     parser.add_argument("--patients", type=int, default=500, help="distinct elders")
+    parser.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
+                        help="projection worker inside the MLLP process (as `yyhub mllp`)")
     parser.add_argument("--floor-rows", type=int, default=3000, help="raw INSERTs to time")
     args = parser.parse_args()
 
@@ -130,7 +132,10 @@ def main() -> None:
     port = free_port()
     env = {**os.environ, "YYHUB_DATABASE_URL": url, "YYHUB_MLLP_PORT": str(port),
            "YYHUB_READ_MODEL_PREFIX": "rm_"}
-    server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "mllp"], cwd=ROOT, env=env,
+    command = [sys.executable, "-m", "adapters.cli", "mllp"]
+    if not args.worker:
+        command.append("--no-worker")
+    server = subprocess.Popen(command, cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for_port(port, server)

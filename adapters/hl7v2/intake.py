@@ -37,23 +37,45 @@ class Hl7Answer:
     ack_code: str
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A message as read and mapped, ready to record: (envelope, mapped, problems)."""
+
+    item: tuple[Envelope, MappedMessage | None, tuple[Problem, ...]]
+    message: er7.Er7Message | None
+    code: str | None  # "AR" when unreadable, else decided by the receipt
+
+
 class Hl7Intake:
     """Reads, maps and records HL7 v2 messages through the application service."""
 
     def __init__(self, app: HubApplication, local_zone: tzinfo,
-                 record: Callable[..., Receipt] | None = None):
+                 record: Callable[..., Receipt] | None = None,
+                 record_many: Callable[..., list[Receipt]] | None = None):
         self.app = app
         self.local_zone = local_zone
         self._record = record or app.receive
+        self._record_many = record_many or app.receive_many
 
     def receive(self, raw: bytes, channel: str) -> Hl7Answer:
+        """Record one message and answer it (after the commit)."""
+        read = self._read(raw, channel)
+        return self._answer(self._record(*read.item), read.message, read.code)
+
+    def receive_many(self, raws: list[bytes], channel: str) -> list[Hl7Answer]:
+        """Record messages that arrived together in one save; answers in the same order."""
+        reads = [self._read(raw, channel) for raw in raws]
+        receipts = self._record_many([r.item for r in reads])
+        return [self._answer(receipt, r.message, r.code) for receipt, r in zip(
+            receipts, reads, strict=True)]
+
+    def _read(self, raw: bytes, channel: str) -> _Read:
         received_at = datetime.now(UTC)
         try:
             message, warnings = er7.read(raw)
         except UnreadableMessage as error:
             envelope = Envelope(_sender_guess(raw), channel, raw, received_at)
-            receipt = self._record(envelope, None, error.problems)
-            return self._answer(receipt, None, "AR")
+            return _Read((envelope, None, error.problems), None, "AR")
 
         msh = message.first("MSH")
         code, trigger = adt.message_type(message)
@@ -62,8 +84,7 @@ class Hl7Intake:
             raw=raw, received_at=received_at, control_id=message.get(msh, 10),
             message_type=f"{code}^{trigger}")
         mapped, problems = self._map(message, tuple(warnings))
-        receipt = self._record(envelope, mapped, problems)
-        return self._answer(receipt, message, None)
+        return _Read((envelope, mapped, problems), message, None)
 
     def reprocess(self, message_id: UUID) -> Hl7Answer:
         """Decide a kept message again through today's mappings, on its original record."""

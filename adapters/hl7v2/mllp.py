@@ -1,9 +1,10 @@
 """MLLP listener: hospitals keep one TCP connection open and stream thousands of messages.
 
-Framing per the MLLP spec (start block 0x0B, message, end block 0x1C 0x0D). Each message is
-recorded by the blocking intake in a worker thread; its ACK is written only after that call
-returns, that is after the message and its facts are committed. Messages on one connection are
-answered in the order they arrived. Bytes outside a frame are logged and skipped, never fatal.
+Framing per the MLLP spec (start block 0x0B, message, end block 0x1C 0x0D). Messages are
+recorded by the blocking intake in a worker thread; an ACK is written only after that call
+returns, that is after the message and its facts are committed. Messages a sender has already
+sent when the listener reads (pipelined) are committed together in one save, then each is
+answered, in the order they arrived. Bytes outside a frame are logged and skipped, never fatal.
 A frame longer than the configured maximum is answered AR and discarded.
 """
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c\x0d"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+DEFAULT_MAX_BATCH = 200  # messages already waiting on one connection share one commit
 CHANNEL = "mllp"
 
 
@@ -100,12 +102,14 @@ def oversize_ack(head: bytes, limit: int) -> bytes:
 class MllpListener:
     """Serves MLLP on one port; `receive(raw, channel)` records a message and returns its ACK."""
 
-    def __init__(self, receive: Callable[[bytes, str], Hl7Answer], *,
+    def __init__(self, receive_many: Callable[[list[bytes], str], list[Hl7Answer]], *,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 max_batch: int = DEFAULT_MAX_BATCH,
                  executor: Executor | None = None,
                  after_commit: Callable[[], None] | None = None):
-        self.receive = receive
+        self.receive_many = receive_many
         self.max_message_bytes = max_message_bytes
+        self.max_batch = max_batch
         self.executor = executor
         self.after_commit = after_commit
         self.server: asyncio.Server | None = None
@@ -126,6 +130,19 @@ class MllpListener:
         async with server:
             await server.serve_forever()
 
+    async def _commit_and_answer(self, batch: list[bytes], writer: asyncio.StreamWriter
+                                 ) -> None:
+        """Messages that arrived together are committed in one save, then each is answered."""
+        if not batch:
+            return
+        loop = asyncio.get_running_loop()
+        answers = await loop.run_in_executor(self.executor, self.receive_many, batch, CHANNEL)
+        for answer in answers:
+            writer.write(frame(encode_ack(answer.ack)))
+        await writer.drain()
+        if self.after_commit is not None:
+            self.after_commit()
+
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
@@ -135,27 +152,29 @@ class MllpListener:
                                 writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         frames = FrameReader(self.max_message_bytes)
-        loop = asyncio.get_running_loop()
         try:
             while True:
                 data = await reader.read(65536)
                 if not data:
                     break
+                batch: list[bytes] = []
                 for kind, payload in frames.feed(data):
+                    if kind == "message":
+                        batch.append(payload)
+                        if len(batch) >= self.max_batch:
+                            await self._commit_and_answer(batch, writer)
+                            batch = []
+                        continue
+                    await self._commit_and_answer(batch, writer)
+                    batch = []
                     if kind == "garbage":
                         log.warning("MLLP %s: %d bytes outside a frame skipped: %r", peer,
                                     len(payload), payload[:60])
-                    elif kind == "oversize":
+                    else:
                         log.warning("MLLP %s: message over %d bytes refused", peer,
                                     self.max_message_bytes)
                         writer.write(frame(oversize_ack(payload, self.max_message_bytes)))
-                    else:
-                        answer = await loop.run_in_executor(self.executor, self.receive,
-                                                            payload, CHANNEL)
-                        writer.write(frame(encode_ack(answer.ack)))
-                        await writer.drain()
-                        if self.after_commit is not None:
-                            self.after_commit()
+                await self._commit_and_answer(batch, writer)
                 await writer.drain()
         except (ConnectionResetError, BrokenPipeError) as error:
             log.info("MLLP %s: connection lost (%s)", peer, error)

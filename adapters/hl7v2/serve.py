@@ -13,14 +13,16 @@ log = logging.getLogger(__name__)
 
 def mllp_listener(hub: Hub) -> MllpListener:
     """An MLLP listener recording through the hub's HL7 intake."""
-    return MllpListener(hub.hl7.receive,
+    return MllpListener(hub.hl7.receive_many,
                         max_message_bytes=hub.settings.mllp_max_message_bytes,
                         after_commit=hub.projector.nudge)
 
 
-async def serve_mllp(settings: Settings, host: str, port: int) -> None:
+async def serve_mllp(settings: Settings, host: str, port: int, worker: bool = True) -> None:
+    """MLLP alone; without the projection worker when another process runs `yyhub project`."""
     hub = bootstrap(settings)
-    hub.start_worker()
+    if worker:
+        hub.start_worker()
     try:
         await mllp_listener(hub).serve_forever(host, port)
     finally:
