@@ -74,9 +74,28 @@ class _Resolution:
 class _UnitOfWork:
     """The aggregates one save will write: read once, changed by every message of a batch."""
 
-    def __init__(self, app: HubApplication):
+    def __init__(self, app: HubApplication, optimistic: bool = False):
         self.app = app
         self.aggregates: dict[UUID, Any] = {}
+        # Optimistic: new messages are not looked up first; the store's unique key rejects a
+        # resend at save time, and the caller then records the batch carefully.
+        self.optimistic = optimistic
+
+    def elder_of(self, index_id: UUID) -> UUID | None:
+        """The elder an identifier index names: from this save, the app's cache, or the store.
+
+        An index is written once and never changes, so a cached answer stays true.
+        """
+        if index_id in self.aggregates:
+            return self.aggregates[index_id].elder_id  # type: ignore[no-any-return]
+        known = self.app.elder_by_index.get(index_id)
+        if known is not None:
+            return known
+        index = self.get(index_id)
+        if index is None:
+            return None
+        self.app.elder_by_index[index_id] = index.elder_id
+        return index.elder_id  # type: ignore[no-any-return]
 
     def get(self, aggregate_id: UUID) -> Any:
         if aggregate_id not in self.aggregates:
@@ -115,6 +134,12 @@ class HubApplication(Application[UUID]):
                 log.info("concurrent save for %s; retrying (%d)", envelope.natural_key, attempt)
         raise AssertionError("unreachable")
 
+    elder_by_index: dict[UUID, UUID]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.elder_by_index = {}
+
     def receive_many(self, items: list[tuple[Envelope, MappedMessage | None,
                                              tuple[Problem, ...]]]) -> list[Receipt]:
         """Record messages that arrived together in one atomic save (one commit, one lock).
@@ -124,16 +149,21 @@ class HubApplication(Application[UUID]):
         """
         if len(items) > 1:
             try:
-                return self._receive_together(items)
+                return self._receive_together(items, optimistic=True)
             except IntegrityError:
-                log.info("concurrent save for a batch of %d; recording one by one", len(items))
+                log.info("a batch of %d met a resend or a concurrent save; recording one by "
+                         "one", len(items))
         return [self.receive(*item) for item in items]
 
     def _receive_together(self, items: list[tuple[Envelope, MappedMessage | None,
-                                                  tuple[Problem, ...]]]) -> list[Receipt]:
-        work = _UnitOfWork(self)
+                                                  tuple[Problem, ...]]],
+                          optimistic: bool = False) -> list[Receipt]:
+        work = _UnitOfWork(self, optimistic)
         receipts = [self._receive_into(work, *item) for item in items]
         recordings = self.save(*work.changed())
+        for aggregate in work.aggregates.values():
+            if isinstance(aggregate, IdentifierIndex):
+                self.elder_by_index[aggregate.id] = aggregate.elder_id
         position = recordings[-1].notification.id if recordings else None
         return [replace(r, position=position) for r in receipts]
 
@@ -141,7 +171,10 @@ class HubApplication(Application[UUID]):
                       mapped: MappedMessage | None, problems: tuple[Problem, ...]) -> Receipt:
         message_id = InboundMessage.create_id(envelope.sender, envelope.control_id,
                                                 envelope.sha256)
-        existing = work.get(message_id)
+        if work.optimistic and message_id not in work.aggregates:
+            existing = None
+        else:
+            existing = work.get(message_id)
         reused: tuple[Problem, ...] = ()
         if existing is not None and existing.sha256 != envelope.sha256:
             # Senders reuse control ids (counters reset, copied test messages): a different
@@ -233,9 +266,9 @@ class HubApplication(Application[UUID]):
             raise ValueError("a subject needs at least one linkable identifier")
         known: dict[str, UUID] = {}
         for identifier in linkable:
-            index = work.get(IdentifierIndex.create_id(identifier))
-            if index is not None:
-                known[identifier.key] = index.elder_id
+            elder_id = work.elder_of(IdentifierIndex.create_id(identifier))
+            if elder_id is not None:
+                known[identifier.key] = elder_id
         elder_ids = list(dict.fromkeys(known.values()))
         elder: Elder
         if elder_ids:
