@@ -71,7 +71,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> H
                           handlers=[*default_handlers(), referrals.handler])
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
-    hl7 = Hl7Intake(app, settings.zone, record=record)
+    hl7 = Hl7Intake(app, settings.zone, record=record,
+                    record_many=transient_retry()(app.receive_many))
     sealer = Sealer(read_model.engine, app.recorder)
     sealer.create()
     projector.after_pass = sealer.seal_new

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -44,12 +45,14 @@ def _files(paths: list[Path]) -> Iterator[Path]:
 @cli.command()
 def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None,
           port: Annotated[int | None, typer.Option(help="or YYHUB_PORT")] = None,
-          workers: Annotated[int, typer.Option(help="processes (PostgreSQL only for >1)")] = 1,
+          workers: Annotated[int, typer.Option(help="HTTP processes (PostgreSQL only for >1; "
+                                                    "run MLLP then with `yyhub mllp`)")] = 1,
+          mllp_port: Annotated[int | None, typer.Option(help="or YYHUB_MLLP_PORT")] = None,
           ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) with a projection worker in the background."""
+    """Serve the HTTP API (OpenAPI at /docs) and the MLLP listener, with a projection worker."""
     import uvicorn
 
-    from adapters.api.app import create_app
+    from adapters.hl7v2.serve import serve_http_and_mllp
     from event_store.persistence import is_postgres
 
     settings = Settings()
@@ -61,7 +64,23 @@ def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None
         uvicorn.run("adapters.api.app:app_from_environment", factory=True, host=host,
                     port=port, workers=workers)
         return
-    uvicorn.run(create_app(settings), host=host, port=port)
+    asyncio.run(serve_http_and_mllp(settings, host, port,
+                                    mllp_port if mllp_port is not None else settings.mllp_port))
+
+
+@cli.command()
+def mllp(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None,
+         port: Annotated[int | None, typer.Option(help="or YYHUB_MLLP_PORT")] = None,
+         worker: Annotated[bool, typer.Option(
+             help="run the projection worker here (off when `yyhub project` runs it)")] = True
+         ) -> None:
+    """Serve only the MLLP listener (HL7 v2 over TCP), with a projection worker."""
+    from adapters.hl7v2.serve import serve_mllp
+
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO)
+    asyncio.run(serve_mllp(settings, host or settings.host,
+                           port if port is not None else settings.mllp_port, worker))
 
 
 @cli.command()
@@ -120,6 +139,25 @@ def _ingest_records(hub: Hub, file: Path, progress: Progress, counts: dict[str, 
     for bad in answer.rejected:
         reasons = "; ".join(f"{p.location}: {p.message}" for p in bad.problems)
         progress.console.print(f"[yellow]{file.name} row {bad.row}: {reasons}")
+
+
+@cli.command()
+def reprocess(
+        message_id: Annotated[list[str] | None, typer.Option(
+            "--message-id", help="an inbound message id (repeatable)")] = None,
+        all_rejected: Annotated[bool, typer.Option(
+            "--all-rejected", help="every message kept as rejected")] = False) -> None:
+    """Replay kept messages through today's mappings; the outcome is linked to the original."""
+    from adapters.hl7v2.reprocess import reprocess_messages
+
+    if not message_id and not all_rejected:
+        raise typer.BadParameter("name --message-id ID (repeatable) or --all-rejected")
+    hub = bootstrap(Settings())
+    try:
+        for line in reprocess_messages(hub, message_id or [], all_rejected):
+            console.print(line)
+    finally:
+        hub.close()
 
 
 @cli.command()

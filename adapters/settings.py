@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     webhook_retry_wait_seconds: float = 0.5
     webhook_backoff_seconds: float = 30
     webhook_timeout_seconds: float = 5
+    mllp_port: int = 2575
+    mllp_max_message_bytes: int = 4 * 1024 * 1024
 
     @property
     def zone(self) -> ZoneInfo:

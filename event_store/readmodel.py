@@ -211,6 +211,14 @@ class ReadModel:
                      if k not in ("key_hash", "organisation_id")}
                     for row in conn.execute(sa.select(t).order_by(t.c.code))]
 
+    def sending_facilities(self) -> set[str]:
+        """Every HL7 sending facility (MSH-4) some care provider is registered to send as."""
+        t = self.t.organisation
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.code, t.c.sending_facilities).where(
+                t.c.role.in_(("hospital", "care_home", "family_doctor")))).all()
+        return {f for row in rows for f in (row.sending_facilities or [])}
+
     def relationships(self, elder_id: str) -> list[dict[str, Any]]:
         t = self.t.relationship
         with self.engine.connect() as conn:

@@ -1,9 +1,14 @@
-"""The application service: receive a mapped message and save it, with its facts, in one save."""
+"""The application service: receive mapped messages and save each, with its facts, atomically.
+
+Messages that arrive together (an MLLP sender's pipelined messages) are saved in one commit;
+each is still decided on its own, and a message that is refused leaves no facts behind.
+"""
 
 from __future__ import annotations
 
+import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -28,6 +33,8 @@ log = logging.getLogger(__name__)
 # Each failed attempt means another writer committed, so this bounds the writers that can
 # race on one elder at once (ten concurrent conditional creates must all succeed).
 CONFLICT_ATTEMPTS = 16
+
+Item = tuple[Envelope, "MappedMessage | None", tuple[Problem, ...]]
 
 
 @dataclass(frozen=True)
@@ -90,14 +97,6 @@ class _Resolution:
     known_before: bool = False
 
 
-@dataclass
-class _SaveScope:
-    """Elders and identifiers already in hand in one save, so several subjects can share them."""
-
-    elders: dict[UUID, Elder] = field(default_factory=dict)
-    pending: dict[str, UUID] = field(default_factory=dict)
-
-
 class UnknownSubject(Exception):
     """Raised when a subject that must already exist names no known elder."""
 
@@ -106,10 +105,94 @@ class UnknownSubject(Exception):
         self.problem = problem
 
 
+class _Refused(Exception):
+    """Raised inside a decision when the message must be rejected and leave no facts."""
+
+    def __init__(self, problem: Problem, keep_raw: bool = True):
+        super().__init__(problem.message)
+        self.problem = problem
+        self.keep_raw = keep_raw
+
+
+class _UnitOfWork:
+    """The aggregates one save will write: read once, changed by every message of a batch.
+
+    `tentative()` gives one message a copy-on-write view: what it changes reaches the batch
+    only when it is accepted (`commit`), so a refused message leaves nothing behind.
+    """
+
+    def __init__(self, app: HubApplication, optimistic: bool = False,
+                 parent: _UnitOfWork | None = None):
+        self.app = app
+        self.aggregates: dict[UUID, Any] = {}
+        self.parent = parent
+        # Optimistic: new messages are not looked up first; the store's unique key rejects a
+        # resend at save time, and the caller then records the batch carefully.
+        self.optimistic = optimistic
+
+    def tentative(self) -> _UnitOfWork:
+        return _UnitOfWork(self.app, self.optimistic, parent=self)
+
+    def commit(self) -> None:
+        assert self.parent is not None
+        self.parent.aggregates.update(self.aggregates)
+
+    def elder_of(self, index_id: UUID) -> UUID | None:
+        """The elder an identifier index names: from this save, the app's cache, or the store.
+
+        An index is written once and never changes, so a cached answer stays true.
+        """
+        index = self._held(index_id)
+        if index is not None:
+            return index.elder_id  # type: ignore[no-any-return]
+        known = self.app.elder_by_index.get(index_id)
+        if known is not None:
+            return known
+        index = self.get(index_id)
+        if index is None:
+            return None
+        self.app.elder_by_index[index_id] = index.elder_id
+        return index.elder_id  # type: ignore[no-any-return]
+
+    def _held(self, aggregate_id: UUID) -> Any:
+        unit: _UnitOfWork | None = self
+        while unit is not None:
+            if aggregate_id in unit.aggregates:
+                return unit.aggregates[aggregate_id]
+            unit = unit.parent
+        return None
+
+    def get(self, aggregate_id: UUID) -> Any:
+        if aggregate_id in self.aggregates:
+            return self.aggregates[aggregate_id]
+        held = self.parent._held(aggregate_id) if self.parent is not None else None
+        if held is not None:
+            # Copy on write: the batch keeps its own copy until this message is accepted.
+            self.aggregates[aggregate_id] = copy.deepcopy(held)
+            return self.aggregates[aggregate_id]
+        try:
+            self.aggregates[aggregate_id] = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return self.aggregates[aggregate_id]
+
+    def add(self, *aggregates: Any) -> None:
+        for aggregate in aggregates:
+            self.aggregates[aggregate.id] = aggregate
+
+    def changed(self) -> list[Any]:
+        return [a for a in self.aggregates.values() if a.pending_events]
+
+
 class HubApplication(Application[UUID]):
     """Keeps every inbound message and the facts it carries about elders."""
 
     name = "YiyangHub"
+    elder_by_index: dict[UUID, UUID]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.elder_by_index = {}
 
     def receive(self, envelope: Envelope, mapped: MappedMessage | None,
                 problems: tuple[Problem, ...] = ()) -> Receipt:
@@ -120,123 +203,174 @@ class HubApplication(Application[UUID]):
         """
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                return self._receive_once(envelope, mapped, problems)
+                return self._receive_together([(envelope, mapped, problems)])[0]
             except IntegrityError:
                 if attempt == CONFLICT_ATTEMPTS:
                     raise
                 log.info("concurrent save for %s; retrying (%d)", envelope.natural_key, attempt)
         raise AssertionError("unreachable")
 
-    def _receive_once(self, envelope: Envelope, mapped: MappedMessage | None,
-                      problems: tuple[Problem, ...]) -> Receipt:
+    def receive_many(self, items: list[Item]) -> list[Receipt]:
+        """Record messages that arrived together in one atomic save (one commit, one lock).
+
+        Each is decided exactly as `receive` would, in order; if the save meets a concurrent
+        writer, they are recorded one by one instead, each with its own retries.
+        """
+        if len(items) > 1:
+            try:
+                return self._receive_together(items, optimistic=True)
+            except IntegrityError:
+                log.info("a batch of %d met a resend or a concurrent save; recording one by "
+                         "one", len(items))
+        return [self.receive(*item) for item in items]
+
+    def _receive_together(self, items: list[Item], optimistic: bool = False) -> list[Receipt]:
+        work = _UnitOfWork(self, optimistic)
+        receipts = [self._receive_into(work, *item) for item in items]
+        recordings = self.save(*work.changed())
+        for aggregate in work.aggregates.values():
+            if isinstance(aggregate, IdentifierIndex):
+                self.elder_by_index[aggregate.id] = aggregate.elder_id
+        position = recordings[-1].notification.id if recordings else None
+        return [replace(r, position=position) for r in receipts]
+
+    def _receive_into(self, work: _UnitOfWork, envelope: Envelope,
+                      mapped: MappedMessage | None, problems: tuple[Problem, ...]) -> Receipt:
         message_id = InboundMessage.create_id(envelope.sender, envelope.control_id,
                                                 envelope.sha256)
-        existing = self._get_or_none(message_id)
+        if work.optimistic and message_id not in work.aggregates:
+            existing = None
+        else:
+            existing = work.get(message_id)
+        reused: tuple[Problem, ...] = ()
+        if existing is not None and existing.sha256 != envelope.sha256:
+            # Senders reuse control ids (counters reset, copied test messages): a different
+            # message under a used id is its own message, known by id and content together.
+            message_id = InboundMessage.create_id(
+                envelope.sender, envelope.control_id, envelope.sha256, content_keyed=True)
+            existing = work.get(message_id)
+            reused = (Problem(
+                "control-id-reused",
+                "a different message was already received with this control id; this one "
+                "is kept as a separate message", location="MSH-10", severity="warning"),)
         if existing is not None:
-            return self._note_resend(existing, envelope)
+            existing.note_resend(sha256=envelope.sha256, received_at=envelope.received_at,
+                                 same_content=existing.sha256 == envelope.sha256)
+            return Receipt(existing.id, DUPLICATE, existing.outcome, existing.problems,
+                           existing.elder_ids)
 
         message = InboundMessage(
             sender=envelope.sender, channel=envelope.channel, control_id=envelope.control_id,
             message_type=envelope.message_type, sha256=envelope.sha256,
-            received_at=envelope.received_at,
+            received_at=envelope.received_at, content_keyed=bool(reused),
         )
+        work.add(message)
+        return self._decide(work, message, envelope.raw, mapped, tuple(problems) + reused)
+
+    def reprocess(self, message_id: UUID, mapped: MappedMessage | None,
+                  problems: tuple[Problem, ...] = ()) -> Receipt:
+        """Decide a kept message again with today's mappings (`yyhub reprocess`).
+
+        The new outcome is recorded on the same InboundMessage after a `Reprocessed` event, and
+        the facts it yields carry that message as their source, in one atomic save. A message
+        that was accepted is left as it is.
+        """
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            work = _UnitOfWork(self)
+            message: InboundMessage = work.get(message_id)
+            if message.outcome == ACCEPTED:
+                return Receipt(message.id, DUPLICATE, ACCEPTED, message.problems,
+                               message.elder_ids)
+            message.note_reprocessing(previous_outcome=message.outcome,
+                                      previous_problems=message.problems)
+            receipt = self._decide(work, message, message.raw, mapped, problems)
+            try:
+                recordings = self.save(*work.changed())
+            except IntegrityError:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+                log.info("concurrent save while reprocessing %s; retrying (%d)", message_id,
+                         attempt)
+                continue
+            return replace(receipt, position=recordings[-1].notification.id)
+        raise AssertionError("unreachable")
+
+    def raw_message(self, message_id: UUID) -> bytes:
+        """The bytes a message arrived with (kept with its outcome)."""
+        return bytes(self.repository.get(message_id).raw)
+
+    def _decide(self, work: _UnitOfWork, message: InboundMessage, raw: bytes,
+                mapped: MappedMessage | None, problems: tuple[Problem, ...]) -> Receipt:
+        """Accept the message with its facts, or reject it with reasons (saved by the caller)."""
         errors = tuple(p for p in problems if p.is_error)
         if mapped is None or errors:
             message.reject(problems or (Problem("unreadable", "message could not be read"),),
-                           raw=envelope.raw)
-            recordings = self.save(message)
-            return Receipt(message_id, REJECTED, REJECTED, message.problems,
-                           position=recordings[-1].notification.id)
+                           raw=raw)
+            return Receipt(message.id, REJECTED, REJECTED, message.problems)
+        tentative = work.tentative()
+        try:
+            receipt = self._apply(tentative, message, mapped, problems)
+        except _Refused as refused:
+            message.reject((refused.problem,), raw=raw if refused.keep_raw else b"")
+            return Receipt(message.id, REJECTED, REJECTED, message.problems)
+        tentative.commit()
+        message.accept(elder_ids=receipt.elder_ids, fact_count=receipt.fact_count,
+                       warnings=receipt.problems, raw=raw)
+        return receipt
 
-        source = Source(mapped.organisation, envelope.channel, message_id)
-        to_save: list[Any] = [message]
+    def _apply(self, work: _UnitOfWork, message: InboundMessage, mapped: MappedMessage,
+               problems: tuple[Problem, ...]) -> Receipt:
+        """Record the facts of every subject in `work`; raises _Refused to reject the message."""
+        source = Source(mapped.organisation, message.channel, message.id)
         elder_ids: list[UUID] = []
         warnings = list(problems) + list(mapped.warnings)
         fact_count = 0
-        scope = _SaveScope()
         for subject in mapped.subjects:
             try:
-                resolution = self._resolve(subject, source, warnings, scope)
+                resolution = self._resolve(work, subject, source, warnings)
             except UnknownSubject as error:
-                message.reject((error.problem,), raw=envelope.raw)
-                recordings = self.save(message)
-                return Receipt(message_id, REJECTED, REJECTED, message.problems,
-                               position=recordings[-1].notification.id)
-            except PersonalDataErased:
-                message.reject((Problem(
+                raise _Refused(error.problem) from error
+            except PersonalDataErased as error:
+                raise _Refused(Problem(
                     "subject-erased", "this person's data were erased at their request; the "
-                    "message is not processed and its content is not kept"),), raw=b"")
-                recordings = self.save(message)
-                return Receipt(message_id, REJECTED, REJECTED, message.problems,
-                               position=recordings[-1].notification.id)
+                    "message is not processed and its content is not kept"),
+                    keep_raw=False) from error
+            if resolution.elder.id not in elder_ids:
+                elder_ids.append(resolution.elder.id)
             if resolution.known_before:
-                if resolution.elder.id not in elder_ids:
-                    elder_ids.append(resolution.elder.id)
                 continue
             facts = subject.facts
             if subject.contract is not None:
                 try:
-                    changed, status = execute(subject.contract, resolution.elder.id,
-                                              self._get_or_none)
+                    changed, status = execute(subject.contract, resolution.elder.id, work.get)
                 except HubError as refused:
-                    message.reject((Problem(getattr(refused, "code", "refused"), str(refused),
-                                            subject.contract.location),), raw=envelope.raw)
-                    recordings = self.save(message)
-                    return Receipt(message_id, REJECTED, REJECTED, message.problems,
-                                   position=recordings[-1].notification.id)
-                to_save.extend(changed)
+                    raise _Refused(Problem(getattr(refused, "code", "refused"), str(refused),
+                                           subject.contract.location)) from refused
+                work.add(*changed)
                 facts = (*facts, DatedFact(status, subject.occurred_at))
             for dated in facts:
                 resolution.elder.record_fact(fact=dated.fact, source=source,
                                              occurred_at=dated.occurred_at)
                 fact_count += 1
-            to_save.extend(resolution.new_indexes)
-            if resolution.elder.id not in elder_ids:
-                elder_ids.append(resolution.elder.id)
-        to_save.extend(scope.elders.values())
-        message.accept(elder_ids=tuple(elder_ids), fact_count=fact_count,
-                       warnings=tuple(warnings), raw=envelope.raw)
-        recordings = self.save(*to_save)
-        return Receipt(message_id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
-                       recordings[-1].notification.id, fact_count)
+            work.add(resolution.elder, *resolution.new_indexes)
+        return Receipt(message.id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
+                       None, fact_count)
 
-    def _note_resend(self, existing: InboundMessage, envelope: Envelope) -> Receipt:
-        same = existing.sha256 == envelope.sha256
-        existing.note_resend(sha256=envelope.sha256, received_at=envelope.received_at,
-                             same_content=same, raw=b"" if same else envelope.raw)
-        recordings = self.save(existing)
-        problems = existing.problems
-        if not same:
-            problems = (Problem(
-                "control-id-reused",
-                "a different message was already received with this control id; "
-                "the new one is kept for review and not processed",
-                location="MSH-10"),)
-            return Receipt(existing.id, REJECTED, existing.outcome, problems,
-                           existing.elder_ids, recordings[-1].notification.id)
-        return Receipt(existing.id, DUPLICATE, existing.outcome, problems,
-                       existing.elder_ids, recordings[-1].notification.id)
-
-    def _resolve(self, subject: SubjectRecord, source: Source, warnings: list[Problem],
-                 scope: _SaveScope | None = None) -> _Resolution:
-        """Find the elder a subject's identifiers belong to, or register a new one."""
-        scope = scope or _SaveScope()
+    def _resolve(self, work: _UnitOfWork, subject: SubjectRecord, source: Source,
+                 warnings: list[Problem]) -> _Resolution:
+        """Find the elder a subject names (by reference or identifiers), or register one."""
         linkable = sorted((i for i in subject.identifiers if i.linkable), key=strength)
         known: dict[str, UUID] = {}
-        if subject.elder_id is not None and (
-                subject.elder_id in scope.elders
-                or isinstance(self._get_or_none(subject.elder_id), Elder)):
+        if subject.elder_id is not None and isinstance(work.get(subject.elder_id), Elder):
             known["elder"] = subject.elder_id
         for identifier in linkable:
-            if identifier.key in scope.pending:
-                known[identifier.key] = scope.pending[identifier.key]
-                continue
-            index = self._get_or_none(IdentifierIndex.create_id(identifier))
-            if index is not None:
-                known[identifier.key] = index.elder_id
+            elder_id = work.elder_of(IdentifierIndex.create_id(identifier))
+            if elder_id is not None:
+                known[identifier.key] = elder_id
         elder_ids = list(dict.fromkeys(known.values()))
+        elder: Elder
         if elder_ids:
-            elder = scope.elders.get(elder_ids[0]) or self.repository.get(elder_ids[0])
+            elder = work.get(elder_ids[0])
             if subject.only_if_new:
                 return _Resolution(elder, known_before=True)
             if len(elder_ids) > 1:
@@ -252,9 +386,9 @@ class HubApplication(Application[UUID]):
         elif not linkable:
             raise ValueError("a subject needs at least one linkable identifier")
         else:
-            master = linkable[0]
-            elder = Elder(master_identifier=master, source=source, occurred_at=subject.occurred_at)
-        scope.elders[elder.id] = elder
+            elder = Elder(master_identifier=linkable[0], source=source,
+                          occurred_at=subject.occurred_at)
+            work.add(elder)
         resolution = _Resolution(elder)
         for identifier in subject.identifiers:
             if identifier.key in known or elder.has_identifier(identifier):
@@ -262,8 +396,8 @@ class HubApplication(Application[UUID]):
             elder.link_identifier(identifier=identifier, source=source,
                                   occurred_at=subject.occurred_at)
             if identifier.linkable:
-                scope.pending[identifier.key] = elder.id
                 index = IdentifierIndex(identifier=identifier, elder_id=elder.id)
+                work.add(index)
                 resolution.new_indexes.append(index)
         return resolution
 

@@ -51,12 +51,16 @@ class InboundMessage(Aggregate):
     """One received message; resending it finds this record instead of creating facts again."""
 
     @staticmethod
-    def create_id(sender: str, control_id: str, sha256: str) -> UUID:
-        return uuid5(INBOUND_NAMESPACE, natural_key(sender, control_id, sha256))
+    def create_id(sender: str, control_id: str, sha256: str, content_keyed: bool = False
+                  ) -> UUID:
+        """Sender and control id; `content_keyed` for a message that reused a control id with
+        different content, which is then known by id and content together."""
+        key = natural_key(sender, control_id, sha256)
+        return uuid5(INBOUND_NAMESPACE, f"{key}|{sha256}" if content_keyed else key)
 
     @event("Received")
     def __init__(self, sender: str, channel: str, control_id: str, message_type: str,
-                 sha256: str, received_at: datetime):
+                 sha256: str, received_at: datetime, content_keyed: bool = False):
         self.sender = sender
         self.channel = channel
         self.control_id = control_id
@@ -66,6 +70,7 @@ class InboundMessage(Aggregate):
         self.problems: tuple[Problem, ...] = ()
         self.elder_ids: tuple[UUID, ...] = ()
         self.raw = b""
+        self.reprocessed = 0
 
     # The raw bytes travel with the outcome, so the event that holds them also names whose
     # personal data they are (and so which elder's key encrypts them).
@@ -84,8 +89,12 @@ class InboundMessage(Aggregate):
         self.problems = tuple(problems)
         self.raw = raw
 
+    @event("Reprocessed")
+    def note_reprocessing(self, previous_outcome: str,
+                          previous_problems: tuple[Problem, ...]) -> None:
+        """The message is decided again with newer mappings; the next event is the outcome."""
+        self.reprocessed += 1
+
     @event("ResendReceived")
-    def note_resend(self, sha256: str, received_at: datetime, same_content: bool,
-                    raw: bytes) -> None:
-        """A resend is noted for the audit trail and never creates facts; a different message
-        under the same control id is kept (`raw`) for review."""
+    def note_resend(self, sha256: str, received_at: datetime, same_content: bool) -> None:
+        """A resend is noted for the audit trail; it never creates facts."""

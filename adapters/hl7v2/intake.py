@@ -6,17 +6,24 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from uuid import UUID
 
 from adapters.hl7v2.ack import build_ack
 from hub.application import HubApplication, MappedMessage, Receipt
 from hub.inbound import ACCEPTED, DUPLICATE, Envelope
 from hub.values import Problem
 from mappings.errors import MappingError, UnreadableMessage
-from mappings.hl7v2 import adt, er7
+from mappings.hl7v2 import adt, documents, er7, referrals, results
 
-# (message code, trigger) → mapping. The HL7 issue adds the rest.
-MAPPINGS: dict[tuple[str, str], Callable[[er7.Er7Message, tzinfo], MappedMessage]] = {
-    ("ADT", trigger): adt.mapped_message_from_adt for trigger in ("A01", "A04", "A08", "A28")
+# (message code, trigger) → mapping. The trigger comes from MSH-9.2; MSH-9.3 (the structure)
+# is often mislabelled and is not read. Every other type is kept and answered AE.
+Mapping = Callable[[er7.Er7Message, tzinfo], MappedMessage]
+MAPPINGS: dict[tuple[str, str], Mapping] = {
+    **{("ADT", trigger): adt.mapped_message_from_adt for trigger in adt.ENCOUNTER_EVENTS},
+    ("ORU", "R01"): results.mapped_message_from_oru,
+    **{("MDM", trigger): documents.mapped_message_from_mdm
+       for trigger in ("T01", "T02", "T05", "T06", "T09", "T10")},
+    ("REF", "I12"): referrals.mapped_message_from_ref,
 }
 
 
@@ -29,25 +36,49 @@ class Hl7Answer:
     ack_code: str
 
 
+@dataclass(frozen=True)
+class _Read:
+    """A message as read and mapped, ready to record: (envelope, mapped, problems)."""
+
+    item: tuple[Envelope, MappedMessage | None, tuple[Problem, ...]]
+    message: er7.Er7Message | None
+    code: str | None  # "AR" when unreadable, else decided by the receipt
+
+
 class Hl7Intake:
     """Reads, maps and records HL7 v2 messages through the application service."""
 
     def __init__(self, app: HubApplication, local_zone: tzinfo,
-                 record: Callable[..., Receipt] | None = None):
+                 record: Callable[..., Receipt] | None = None,
+                 record_many: Callable[..., list[Receipt]] | None = None):
         self.app = app
         self.local_zone = local_zone
         self._record = record or app.receive
+        self._record_many = record_many or app.receive_many
 
     def receive(self, raw: bytes, channel: str,
                 allowed_facilities: set[str] | None = None) -> Hl7Answer:
-        """Record one message and build its ACK; `allowed_facilities` restricts MSH-4."""
+        """Record one message and answer it (after the commit); `allowed_facilities` are the
+        MSH-4 values the sender may use (None: any)."""
+        read = self._read(raw, channel, allowed_facilities)
+        return self._answer(self._record(*read.item), read.message, read.code)
+
+    def receive_many(self, raws: list[bytes], channel: str,
+                     allowed_facilities: set[str] | None = None) -> list[Hl7Answer]:
+        """Record messages that arrived together in one save; answers in the same order."""
+        reads = [self._read(raw, channel, allowed_facilities) for raw in raws]
+        receipts = self._record_many([r.item for r in reads])
+        return [self._answer(receipt, r.message, r.code) for receipt, r in zip(
+            receipts, reads, strict=True)]
+
+    def _read(self, raw: bytes, channel: str,
+              allowed_facilities: set[str] | None = None) -> _Read:
         received_at = datetime.now(UTC)
         try:
             message, warnings = er7.read(raw)
         except UnreadableMessage as error:
             envelope = Envelope(_sender_guess(raw), channel, raw, received_at)
-            receipt = self._record(envelope, None, error.problems)
-            return self._answer(receipt, None, "AR")
+            return _Read((envelope, None, error.problems), None, "AR")
 
         msh = message.first("MSH")
         code, trigger = adt.message_type(message)
@@ -55,33 +86,44 @@ class Hl7Intake:
             sender=f"{message.get(msh, 3, 1)}^{message.get(msh, 4, 1)}", channel=channel,
             raw=raw, received_at=received_at, control_id=message.get(msh, 10),
             message_type=f"{code}^{trigger}")
-        problems: tuple[Problem, ...] = tuple(warnings)
-        mapped: MappedMessage | None = None
-        mapping = MAPPINGS.get((code, trigger))
         facility = message.get(msh, 4, 1)
         if allowed_facilities is not None and facility not in allowed_facilities:
-            problems += (Problem("unknown-sender", f"sending facility {facility!r} is not one "
-                                 "this organisation may send as", "MSH[1]-4"),)
             # Kept under its content hash, so it can never occupy the real facility's
             # control id and block that facility's own message later.
             refused = Envelope(f"refused:{envelope.sender}", channel, raw, received_at,
                                message_type=envelope.message_type)
-            receipt = self._record(refused, None, problems)
-            return self._answer(receipt, message, "AR")
-        if not envelope.control_id:
-            problems += (Problem("required-field-missing", "MSH-10 message control id is empty",
-                                 "MSH[1]-10"),)
-        elif mapping is None:
-            problems += (Problem("unsupported-message-type",
-                                 f"message type {code}^{trigger} is not supported; it is kept and "
-                                 "can be reprocessed when it is", "MSH[1]-9"),)
-        else:
-            try:
-                mapped = mapping(message, self.local_zone)
-            except MappingError as error:
-                problems += error.problems
-        receipt = self._record(envelope, mapped, problems)
-        return self._answer(receipt, message, None)
+            return _Read((refused, None, (Problem(
+                "unknown-sender", f"sending facility {facility!r} is not one this "
+                "organisation may send as", "MSH[1]-4"),)), message, "AR")
+        mapped, problems = self._map(message, tuple(warnings))
+        return _Read((envelope, mapped, problems), message, None)
+
+    def reprocess(self, message_id: UUID) -> Hl7Answer:
+        """Decide a kept message again through today's mappings, on its original record."""
+        raw = self.app.raw_message(message_id)
+        try:
+            message, warnings = er7.read(raw)
+        except UnreadableMessage as error:
+            return self._answer(self.app.reprocess(message_id, None, error.problems), None, "AR")
+        mapped, problems = self._map(message, tuple(warnings))
+        return self._answer(self.app.reprocess(message_id, mapped, problems), message, None)
+
+    def _map(self, message: er7.Er7Message, problems: tuple[Problem, ...]
+             ) -> tuple[MappedMessage | None, tuple[Problem, ...]]:
+        """The mapped message, or the problems that stop it (MSH-10, type, content)."""
+        code, trigger = adt.message_type(message)
+        mapping = MAPPINGS.get((code, trigger))
+        if not message.get(message.first("MSH"), 10):
+            return None, problems + (Problem(
+                "required-field-missing", "MSH-10 message control id is empty", "MSH[1]-10"),)
+        if mapping is None:
+            return None, problems + (Problem(
+                "unsupported-message-type", f"message type {code}^{trigger} is not supported; "
+                "it is kept and can be reprocessed when it is", "MSH[1]-9"),)
+        try:
+            return mapping(message, self.local_zone), problems
+        except MappingError as error:
+            return None, problems + error.problems
 
     def _answer(self, receipt: Receipt, message: er7.Er7Message | None,
                 code: str | None) -> Hl7Answer:

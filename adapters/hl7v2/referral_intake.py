@@ -29,11 +29,19 @@ class ReferralHl7Intake(Hl7Intake):
 
     def __init__(self, inner: Hl7Intake, referrals: ReferralParts, read_model: ReadModel,
                  projector: Projector):
-        super().__init__(inner.app, inner.local_zone, inner._record)
+        super().__init__(inner.app, inner.local_zone, inner._record, inner._record_many)
         self.inner = inner
         self.referrals = referrals
         self.read_model = read_model
         self.projector = projector
+
+    def receive_many(self, raws: list[bytes], channel: str,
+                     allowed_facilities: set[str] | None = None) -> list[Hl7Answer]:
+        """Messages that arrived together: saved together, unless one is a referral request,
+        which goes through the referral desk on its own."""
+        if any(b"REF^I12" in raw[:400] for raw in raws):
+            return [self.receive(raw, channel, allowed_facilities) for raw in raws]
+        return self.inner.receive_many(raws, channel, allowed_facilities)
 
     def receive(self, raw: bytes, channel: str,
                 allowed_facilities: set[str] | None = None) -> Hl7Answer:

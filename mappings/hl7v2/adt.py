@@ -9,16 +9,28 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from hub.application import DatedFact, MappedMessage, SubjectRecord
-from hub.facts import Allergy, Contact, Demographics, Diagnosis, Encounter, Fact
+from hub.facts import Allergy, Contact, Demographics, Diagnosis, Encounter, Fact, Procedure
 from hub.values import Coding, Identifier, Problem
 from mappings import codes, identifiers
 from mappings.errors import MappingError
 from mappings.hl7v2 import datatypes, tables
 from mappings.hl7v2.er7 import Er7Message, Segment
 
-# Trigger events this mapping understands, and what they mean for the visit.
-ENCOUNTER_EVENTS = {"A01": "admitted", "A04": "registered", "A08": "updated", "A28": ""}
-
+# Trigger events this mapping understands → what they mean for the visit ("" = no visit fact).
+ENCOUNTER_EVENTS = {
+    "A01": "admitted", "A02": "transferred", "A03": "discharged", "A04": "registered",
+    "A05": "pre-admitted", "A06": "changed-to-inpatient", "A07": "changed-to-outpatient",
+    "A08": "updated", "A11": "admission-cancelled", "A12": "transfer-cancelled",
+    "A13": "discharge-cancelled", "A28": "", "A31": "",
+}
+# Triggers that fix the visit's status whatever PV1 says.
+ENCOUNTER_STATUS = {
+    "A01": "in-progress", "A02": "in-progress", "A03": "finished", "A04": "in-progress",
+    "A05": "planned", "A06": "in-progress", "A07": "in-progress", "A11": "cancelled",
+    "A12": "in-progress", "A13": "in-progress",
+}
+# Person-level triggers: the message is about the person, not a visit.
+PERSON_TRIGGERS = {"A28", "A31"}
 
 def location(segment: Segment, message: Er7Message, field: int, component: int = 0) -> str:
     """`PID[1]-3.1`: segment, its occurrence, field and component."""
@@ -45,6 +57,7 @@ class _Reader:
         self.message = message
         self.zone = local_zone
         self.problems: list[Problem] = []
+        self.fallback: datetime = datetime.now(local_zone)  # the message's own time, once read
 
     def timestamp(self, segment: Segment | None, field: int, component: int = 1
                   ) -> datetime | None:
@@ -123,6 +136,18 @@ def _coding(message: Er7Message, segment: Segment, field: int, default_system: s
     return Coding(tables.coding_system(system) if system else default_system, code, text)
 
 
+def _coded_or_described(message: Er7Message, segment: Segment, reader: _Reader,
+                        what: str) -> Coding | None:
+    """Field 3 as a coding, else field 4 as text (DG1 and PR1 share this layout)."""
+    coding = _coding(message, segment, 3)
+    if coding is None and message.get(segment, 4):
+        coding = Coding("", "", message.get(segment, 4))
+    if coding is None:
+        reader.problems.append(Problem("required-field-missing", f"{what} has no code",
+                                       location(segment, message, 3)))
+    return coding
+
+
 def contacts(message: Er7Message) -> list[Contact]:
     g = message.get
     return [Contact(
@@ -156,12 +181,8 @@ def allergies(message: Er7Message, reader: _Reader) -> list[Allergy]:
 def diagnoses(message: Er7Message, reader: _Reader, visit_number: str) -> list[Diagnosis]:
     found = []
     for dg1 in message.all("DG1"):
-        condition = _coding(message, dg1, 3)
-        if condition is None and message.get(dg1, 4):
-            condition = Coding("", "", message.get(dg1, 4))
+        condition = _coded_or_described(message, dg1, reader, "diagnosis")
         if condition is None:
-            reader.problems.append(Problem("required-field-missing", "diagnosis has no code",
-                                           location(dg1, message, 3)))
             continue
         found.append(Diagnosis(
             condition=condition,
@@ -174,12 +195,20 @@ def diagnoses(message: Er7Message, reader: _Reader, visit_number: str) -> list[D
 
 
 def encounter(message: Er7Message, pv1: Segment, trigger: str, reader: _Reader) -> Encounter:
+    """PV1 as a visit; the trigger says what happened to it (cancellations keep the visit)."""
     g = message.get
     point, room, bed, facility = (g(pv1, 3, i) for i in (1, 2, 3, 4))
-    discharged_at = reader.timestamp(pv1, 45)
-    status = "finished" if discharged_at else "in-progress"
-    if trigger == "A04":
-        status = "arrived" if not discharged_at else status
+    admitted_at = reader.timestamp(pv1, 44)
+    discharged_at = reader.timestamp(pv1, 45) if trigger != "A13" else None
+    status = ENCOUNTER_STATUS.get(trigger)
+    if status is None:
+        status = ("finished" if discharged_at else
+                  "planned" if g(pv1, 2).upper() == "P" else "in-progress")
+    pv2 = message.first("PV2")
+    if status == "planned" and pv2 is not None:
+        # a planned visit's period is the expected admission and discharge (PV2-8, PV2-9)
+        admitted_at = admitted_at or reader.timestamp(pv2, 8)
+        discharged_at = discharged_at or reader.timestamp(pv2, 9)
     return Encounter(
         visit_number=g(pv1, 19, 1),
         event=ENCOUNTER_EVENTS.get(trigger, trigger),
@@ -188,42 +217,98 @@ def encounter(message: Er7Message, pv1: Segment, trigger: str, reader: _Reader) 
         location=" ".join(p for p in (facility, point, room, bed) if p),
         attending_doctor=datatypes.person_name(g(pv1, 7, 2), g(pv1, 7, 3)) or g(pv1, 7, 1),
         hospital_service=g(pv1, 10),
-        admitted_at=reader.timestamp(pv1, 44),
+        admitted_at=admitted_at,
         discharged_at=discharged_at,
     )
 
 
-def mapped_message_from_adt(message: Er7Message, local_zone: tzinfo) -> MappedMessage:
-    """An ADT A01/A04/A08/A28 message as facts about one elder."""
-    _, trigger = message_type(message)
-    reader = _Reader(message, local_zone)
-    organisation = sending_organisation(message)
+def procedures(message: Er7Message, reader: _Reader) -> list[DatedFact]:
+    """PR1 segments as procedures, each at its own procedure time (PR1-5) when given."""
+    found = []
+    for pr1 in message.all("PR1"):
+        performed = _coded_or_described(message, pr1, reader, "procedure")
+        if performed is None:
+            continue
+        surgeon = message.get(pr1, 11)
+        found.append(DatedFact(Procedure(
+            procedure=performed,
+            record_id=message.get(pr1, 19, 1) or f"{message.get(pr1, 3)}|{message.get(pr1, 5)}",
+            performer=datatypes.person_name(message.get(pr1, 11, 2), message.get(pr1, 11, 3))
+            or surgeon,
+        ), reader.timestamp(pr1, 5) or reader.fallback))
+    return found
+
+
+def patient_segment(message: Er7Message) -> Segment:
     pid = message.first("PID")
     if pid is None:
         raise MappingError(Problem("segment-missing", "message has no PID segment", "PID"))
+    return pid
+
+
+def subject_of(message: Er7Message, pid: Segment, organisation: str, reader: _Reader,
+               facts: list[DatedFact], occurred_at: datetime
+               ) -> tuple[SubjectRecord, list[Problem]]:
+    """The person a PID names and the facts stated about them, or a MappingError."""
     ids = patient_identifiers(message, pid, organisation)
     if not ids:
         raise MappingError(Problem("required-field-missing",
                                    "PID-3 holds no patient identifier", location(pid, message, 3)))
-    occurred_at = event_time(message, reader)
+    if not any(i.linkable for i in ids):
+        raise MappingError(Problem("no-linkable-identifier",
+                                   "no identifier in PID-3 can identify the patient",
+                                   location(pid, message, 3)))
+    warnings = [Problem("identifier-invalid",
+                        f"身份证号 {i.value} fails GB 11643 validation; kept but not used to link",
+                        location(pid, message, 3), severity="warning")
+                for i in ids if not i.linkable]
+    return SubjectRecord(ids, tuple(facts), occurred_at), warnings
+
+
+def finish(reader: _Reader, organisation: str, subjects: list[SubjectRecord],
+           warnings: list[Problem]) -> MappedMessage:
+    """Raise every error found while reading; otherwise the mapped message with its warnings."""
+    errors = tuple(p for p in reader.problems if p.is_error)
+    if errors:
+        raise MappingError(errors)
+    warnings = warnings + [p for p in reader.problems if not p.is_error]
+    return MappedMessage(organisation, tuple(subjects), tuple(warnings))
+
+
+def visit_facts(message: Er7Message, reader: _Reader, trigger: str, occurred_at: datetime
+                ) -> list[DatedFact]:
+    """What any message may say about the person and the visit: PID, NK1, AL1, DG1, PV1, PR1."""
+    pid = patient_segment(message)
     facts: list[Fact] = [demographics(message, pid, reader)]
     facts += contacts(message)
     facts += allergies(message, reader)
     pv1 = message.first("PV1")
     visit_number = message.get(pv1, 19, 1) if pv1 else ""
     facts += diagnoses(message, reader, visit_number)
-    if pv1 is not None and trigger != "A28" and (visit_number or message.get(pv1, 2)):
+    if (pv1 is not None and trigger not in PERSON_TRIGGERS
+            and (visit_number or message.get(pv1, 2))):
         facts.append(encounter(message, pv1, trigger, reader))
-    errors = tuple(p for p in reader.problems if p.is_error)
-    if errors:
-        raise MappingError(errors)
-    warnings = [Problem("identifier-invalid",
-                        f"身份证号 {i.value} fails GB 11643 validation; kept but not used to link",
-                        location(pid, message, 3), severity="warning")
-                for i in ids if not i.linkable]
-    if not any(i.linkable for i in ids):
-        raise MappingError(Problem("no-linkable-identifier",
-                                   "no identifier in PID-3 can identify the patient",
-                                   location(pid, message, 3)))
-    dated = tuple(DatedFact(fact, occurred_at) for fact in facts)
-    return MappedMessage(organisation, (SubjectRecord(ids, dated, occurred_at),), tuple(warnings))
+    return [DatedFact(fact, occurred_at) for fact in facts] + procedures(message, reader)
+
+
+def begin(message: Er7Message, local_zone: tzinfo
+          ) -> tuple[_Reader, str, Segment, datetime]:
+    """What every mapping reads first: sender, patient segment and the message's time."""
+    reader = _Reader(message, local_zone)
+    organisation = sending_organisation(message)
+    pid = patient_segment(message)
+    occurred_at = event_time(message, reader)
+    reader.fallback = occurred_at
+    return reader, organisation, pid, occurred_at
+
+
+def mapped_message_from_adt(message: Er7Message, local_zone: tzinfo) -> MappedMessage:
+    """An ADT message (admit, transfer, discharge, register, update, cancel) about one elder."""
+    from mappings.hl7v2.results import observations  # results reads OBX for ADT and ORU alike
+
+    _, trigger = message_type(message)
+    reader, organisation, pid, occurred_at = begin(message, local_zone)
+    facts = visit_facts(message, reader, trigger, occurred_at)
+    facts += observations(message, reader)
+    subject, warnings = subject_of(message, pid, organisation, reader, facts, occurred_at)
+    return finish(reader, organisation, [subject], warnings)

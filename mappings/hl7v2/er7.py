@@ -181,7 +181,8 @@ def parse(text: str, charset: str = "utf-8") -> Er7Message:
     encoding = _encoding(field_sep, encoding_field)
     segments: list[Segment] = []
     for line in _SEGMENT_SPLIT.split(text):
-        if not line.strip():
+        line = line.rstrip(" \t")  # trailing blanks carry nothing (hl7apy drops them too)
+        if not line:
             continue
         if line.startswith("MSH"):
             # MSH-1 is the field separator itself: keep numbering equal to the standard's.

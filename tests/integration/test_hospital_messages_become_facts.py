@@ -59,13 +59,13 @@ def test_two_concurrent_first_messages_about_a_new_person_make_one_elder(hub: Hu
 
 
 def test_unsupported_and_unreadable_messages_are_kept_with_reasons(hub: Hub) -> None:
-    oru = adt(control_id="X1").replace("ADT^A01^ADT_A01", "ORU^R01^ORU_R01").encode()
+    oru = adt(control_id="X1").replace("ADT^A01^ADT_A01", "SIU^S12^SIU_S12").encode()
     garbage = b"this is not HL7 at all"
     assert hub.hl7.receive(oru, "test").ack_code == "AE"
     assert hub.hl7.receive(garbage, "test").ack_code == "AR"
     hub.projector.catch_up()
     rejected = {r["message_type"]: r for r in hub.read_model.inbound("rejected")}
-    assert rejected["ORU^R01"]["problems"][0]["code"] == "unsupported-message-type"
+    assert rejected["SIU^S12"]["problems"][0]["code"] == "unsupported-message-type"
     assert rejected[""]["problems"][0]["code"] == "no-msh"
     raw_kept = {bytes(e.raw) for e in _received_events(hub)}
     assert {oru, garbage} <= raw_kept

@@ -1,0 +1,54 @@
+"""Running the listeners: MLLP alone, or MLLP beside the HTTP API in one event loop."""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.bootstrap import Hub, bootstrap
+from adapters.hl7v2.intake import Hl7Answer
+from adapters.hl7v2.mllp import MllpListener
+from adapters.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def mllp_listener(hub: Hub) -> MllpListener:
+    """An MLLP listener recording through the hub's HL7 intake."""
+    def receive_many(raws: list[bytes], channel: str) -> list[Hl7Answer]:
+        """MLLP has no keys: a sender is known by its MSH-4, which must be a facility some
+        organisation is registered to send as (`yyhub orgs add … --facility`)."""
+        allowed = hub.read_model.sending_facilities() if hub.settings.auth_required else None
+        return hub.hl7.receive_many(raws, channel, allowed)
+
+    return MllpListener(receive_many,
+                        max_message_bytes=hub.settings.mllp_max_message_bytes,
+                        after_commit=hub.projector.nudge)
+
+
+async def serve_mllp(settings: Settings, host: str, port: int, worker: bool = True) -> None:
+    """MLLP alone; without the projection worker when another process runs `yyhub project`."""
+    hub = bootstrap(settings)
+    if worker:
+        hub.start_worker()
+    try:
+        await mllp_listener(hub).serve_forever(host, port)
+    finally:
+        hub.close()
+
+
+async def serve_http_and_mllp(settings: Settings, host: str, port: int, mllp_port: int) -> None:
+    """HTTP and MLLP share one hub, so a message sent either way reads the same afterwards."""
+    import uvicorn
+
+    from adapters.api.app import create_app
+
+    hub = bootstrap(settings)
+    listener = mllp_listener(hub)
+    try:
+        await listener.start(host, mllp_port)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, hub=hub), host=host,
+                                               port=port, log_level="info"))
+        await server.serve()
+    finally:
+        await listener.close()
+        hub.close()
