@@ -97,6 +97,18 @@ class _Resolution:
     known_before: bool = False
 
 
+def _warn_unlinkable(identifiers: tuple[Identifier, ...], warnings: list[Problem]) -> None:
+    """Tell the sender, whatever the channel, that an identifier was kept but will never link
+    (a 身份证 failing GB 11643); a mapping that already said so is not repeated."""
+    for identifier in identifiers:
+        if identifier.linkable or any(w.code == "identifier-invalid" and identifier.value
+                                      in w.message for w in warnings):
+            continue
+        warnings.append(Problem(
+            "identifier-invalid", f"identifier {identifier.value} ({identifier.system}) fails "
+            "validation; kept on the record but not used to link", severity="warning"))
+
+
 class UnknownSubject(Exception):
     """Raised when a subject that must already exist names no known elder."""
 
@@ -390,6 +402,7 @@ class HubApplication(Application[UUID]):
                           occurred_at=subject.occurred_at)
             work.add(elder)
         resolution = _Resolution(elder)
+        _warn_unlinkable(subject.identifiers, warnings)
         for identifier in subject.identifiers:
             if identifier.key in known or elder.has_identifier(identifier):
                 continue
