@@ -4,43 +4,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from fastapi.testclient import TestClient
 
-from adapters.api.app import create_app
 from adapters.bootstrap import Hub
-from tests.api import headers, register
+from tests.api import headers
 from tests.care_records import vital_signs
 from tests.fhir_support import RESIDENT_ID
+from tests.identity_city import City, open_city
 from tests.messages import adt, resident_id
 
 NATIONAL = resident_id("442527", "19440818", "022")  # 陈桂芳, female
 BROKEN = NATIONAL[:-1] + ("0" if NATIONAL[-1] != "0" else "1")  # a clerk's slip
 
 
-@dataclass
-class City:
-    client: TestClient
-    hub: Hub
-    keys: dict[str, str]
-
-    def get(self, path: str, who: str = "REG", **params: str) -> object:
-        response = self.client.get(path, headers=headers(self.keys[who], "一码通核查"),
-                                   params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
 @pytest.fixture
 def city(hub: Hub) -> Iterator[City]:
-    keys = {"H1": register(hub, "H1", "hospital", ("H1",)),
-            "H2": register(hub, "H2", "hospital", ("H2",)),
-            "CH": register(hub, "CH", "care_home"),
-            "REG": register(hub, "REG", "regulator")}
-    with TestClient(create_app(hub=hub, background_worker=False)) as client:
-        yield City(client, hub, keys)
+    yield from open_city(hub)
 
 
 def fhir_patient(mrn: str, national: str, facility: str = "H1") -> dict[str, object]:
@@ -68,15 +48,15 @@ def test_hospital_mrn_then_fhir_with_id_then_care_home_record_are_one_elder(city
     assert logged.status_code in (200, 201), logged.text
 
     position = logged.headers["X-Hub-Position"]
-    found = city.get("/elders", identifier=NATIONAL, wait_for=position)
+    found = city.read("/elders", identifier=NATIONAL, wait_for=position)
     assert len(found) == 1
-    by_mrn = city.get("/elders", identifier="urn:yyhub:mrn:H1|MR-7788")
+    by_mrn = city.read("/elders", identifier="urn:yyhub:mrn:H1|MR-7788")
     assert [e["id"] for e in by_mrn] == [found[0]["id"]]
-    profile = city.get(f"/elders/{found[0]['id']}/profile")
+    profile = city.read(f"/elders/{found[0]['id']}/profile")
     held = {(i["system"], i["value"]) for i in profile["identifiers"]}
     assert {("urn:yyhub:mrn:H1", "MR-7788"), (RESIDENT_ID, NATIONAL)} <= held
     assert profile["demographics"]["name"] == "陈桂芳"
-    kinds = {e["kind"] for e in city.get(f"/elders/{found[0]['id']}/timeline")["entries"]}
+    kinds = {e["kind"] for e in city.read(f"/elders/{found[0]['id']}/timeline")["entries"]}
     assert "observation" in kinds  # the care home's reading joined her history
 
 
@@ -95,14 +75,14 @@ def test_a_wrong_check_digit_never_joins_two_elders_and_every_sender_is_told(
                                               national=BROKEN, organisation="CH"))
     assert three.status_code == 422 and "身份证号" in three.text
 
-    a = city.get("/elders", identifier="urn:yyhub:mrn:H1|A-1",
+    a = city.read("/elders", identifier="urn:yyhub:mrn:H1|A-1",
                  wait_for=two.headers["X-Hub-Position"])
-    b = city.get("/elders", identifier="urn:yyhub:mrn:H2|B-2")
+    b = city.read("/elders", identifier="urn:yyhub:mrn:H2|B-2")
     assert len(a) == len(b) == 1 and a[0]["id"] != b[0]["id"]
     # The broken number is searchable on neither: it links nobody.
-    assert city.get("/elders", identifier=BROKEN) == []
+    assert city.read("/elders", identifier=BROKEN) == []
     # It is still kept on each record, as the sender stated it.
     for elder in (a[0], b[0]):
-        profile = city.get(f"/elders/{elder['id']}/profile")
+        profile = city.read(f"/elders/{elder['id']}/profile")
         kept = [i for i in profile["identifiers"] if i["value"] == BROKEN]
         assert kept and kept[0]["linkable"] is False
