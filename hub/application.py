@@ -465,8 +465,20 @@ class HubApplication(Application[UUID]):
             other_id = next((found for i in request.other if i.linkable
                              if (found := work.elder_of(IdentifierIndex.create_id(i)))), None)
         if other_id is None:
-            raise _Refused(Problem("unknown-subject", "the record to merge names no elder the "
-                                   "hub knows", request.location))
+            # A record the hub never saw: its identifiers now name the survivor, so a late
+            # message under the old number finds the person. Nothing else to merge.
+            if request.subject_survives:
+                for identifier in request.other:
+                    if not subject.has_identifier(identifier) and identifier.linkable:
+                        subject.link_identifier(identifier=identifier, source=source,
+                                                occurred_at=occurred_at)
+                        work.add(IdentifierIndex(identifier=identifier, elder_id=subject.id))
+            warnings.append(Problem(
+                "merge-unknown-record", "the record to merge names no elder the hub knows"
+                + ("; its identifiers now name the surviving elder"
+                   if request.subject_survives else "; nothing was merged"),
+                request.location, severity="warning"))
+            return
         survivor, merged = (subject.id, other_id) if request.subject_survives \
             else (other_id, subject.id)
         done = _merge(work, survivor, merged, decided_by=source.organisation,

@@ -145,10 +145,11 @@ def test_a40_merges_the_mrg_patient_into_the_pid_patient(city: City) -> None:
     assert city.elder("urn:yyhub:mrn:H1|OLD-9") == new
     assert city.read(f"/elders/{old}/profile")["members"] == [new, old]
     assert "MSA|AA" in city.hl7("H1", a40)  # a resend changes nothing
+    # A merged-away record the hub never saw: its number now names the survivor.
     unknown = city.hl7("H1", adt("A40", control_id="M-4", facility="H1", mrn="NEW-9",
-                                 extra=("MRG|NOBODY^^^H1^MR",)))
-    assert "MSA|AE" in unknown or "MSA|AR" in unknown
-    assert "MRG^1^1" in unknown and "unknown-subject" in unknown
+                                 extra=("MRG|NEVER-SEEN^^^H1^MR",)))
+    assert "MSA|AA" in unknown and "merge-unknown-record" in unknown
+    assert city.elder("urn:yyhub:mrn:H1|NEVER-SEEN") == new
 
 
 def test_fhir_patient_that_replaces_another_absorbs_it(city: City) -> None:
