@@ -167,3 +167,29 @@ def test_fhir_patient_that_replaces_another_absorbs_it(city: City) -> None:
     assert keeper != duplicate
     assert city.elder("urn:yyhub:mrn:H1|DUP-1") == keeper
     assert city.read(f"/elders/{duplicate}/profile")["elder_id"] == keeper
+
+
+def test_two_valid_ids_are_never_candidates_and_a_distinct_pair_stays_closed(city: City) -> None:
+    # Twins: same name sound, same birth date, each with their own valid 身份证.
+    for control, mrn, sequence in (("T-1", "TW-1", "031"), ("T-2", "TW-2", "033")):
+        city.hl7("H1", adt("A04", control_id=control, facility="H1", mrn=mrn, family="刘",
+                           given="秀珍", birth="19400505",
+                           national_id=resident_id("442527", "19400505", sequence)))
+    # Someone else who looks like the first twin but has no 身份证.
+    city.hl7("H2", adt("A04", control_id="T-3", facility="H2", mrn="TW-3", family="劉",
+                       given="秀珍", birth="19400505"))
+    city.elder("urn:yyhub:mrn:H2|TW-3")
+    candidates = city.read("/identity/candidates")
+    twins = {city.elder("urn:yyhub:mrn:H1|TW-1"), city.elder("urn:yyhub:mrn:H1|TW-2")}
+    assert all({c["existing"], c["newcomer"]} != twins for c in candidates)
+    assert candidates
+    for candidate in candidates:
+        closed = city.call("POST", f"/identity/candidates/{candidate['candidate_id']}/distinct",
+                           "REG", json={"reason": "身份证核对为不同人"})
+        assert closed.status_code == 200, closed.text
+        city.position = closed.headers["X-Hub-Position"]
+    # A later update of the same person does not bring the closed pair back.
+    city.hl7("H2", adt("A08", control_id="T-4", facility="H2", mrn="TW-3", family="劉",
+                       given="秀珍", birth="19400505", phone="13900139000"))
+    assert city.read("/identity/candidates", wait_for=city.position) == []
+    assert len(city.read("/identity/candidates", status="distinct")) == len(candidates)
