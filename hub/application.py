@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -488,35 +489,52 @@ class HubApplication(Application[UUID]):
             warnings.append(Problem("already-merged", "the two records are already one person",
                                     request.location, severity="warning"))
 
+    def _save_decision(self, decide: Callable[[_UnitOfWork], bool]) -> int | None:
+        """Save what an operator decided; decided again on fresh aggregates when a concurrent
+        writer changed one of them. None when the decision changed nothing."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            work = _UnitOfWork(self)
+            if not decide(work):
+                return None
+            try:
+                return self.save(*work.changed())[-1].notification.id
+            except IntegrityError:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
     def merge(self, survivor_id: UUID, merged_id: UUID, *, decided_by: str, reason: str,
               occurred_at: datetime) -> int | None:
         """An operator's decision that two elders are one person; returns the position, or
         None when they already are. Merging a person that absorbed others takes them along."""
-        work = _UnitOfWork(self)
-        for elder_id in (survivor_id, merged_id):
-            if not isinstance(work.get(elder_id), Elder):
-                raise HubError(f"no elder {elder_id}")
         source = Source(decided_by, "identity-review", uuid4())
-        if not _merge(work, survivor_id, merged_id, decided_by=decided_by, reason=reason,
-                      source=source, occurred_at=occurred_at):
-            return None
-        return self.save(*work.changed())[-1].notification.id
+
+        def decide(work: _UnitOfWork) -> bool:
+            for elder_id in (survivor_id, merged_id):
+                if not isinstance(work.get(elder_id), Elder):
+                    raise HubError(f"no elder {elder_id}")
+            return _merge(work, survivor_id, merged_id, decided_by=decided_by, reason=reason,
+                          source=source, occurred_at=occurred_at)
+        return self._save_decision(decide)
 
     def unmerge(self, merged_id: UUID, *, decided_by: str, reason: str,
-                occurred_at: datetime) -> int:
+                occurred_at: datetime) -> int | None:
         """Undo a merge: the elder and what it absorbed are their own person again. Facts were
         never moved, so both are exactly what their own streams say, in between included."""
-        work = _UnitOfWork(self)
-        merged = work.get(merged_id)
-        if not isinstance(merged, Elder) or merged.merged_into is None:
-            raise HubError(f"elder {merged_id} is not merged into anyone")
-        survivor = work.get(merged.merged_into)
         source = Source(decided_by, "identity-review", uuid4())
-        for elder, partner, was_survivor in ((merged, survivor.id, False),
-                                             (survivor, merged.id, True)):
-            elder.unmerge(partner_id=partner, was_survivor=was_survivor, decided_by=decided_by,
-                          reason=reason, source=source, occurred_at=occurred_at)
-        return self.save(*work.changed())[-1].notification.id
+
+        def decide(work: _UnitOfWork) -> bool:
+            merged = work.get(merged_id)
+            if not isinstance(merged, Elder) or merged.merged_into is None:
+                raise HubError(f"elder {merged_id} is not merged into anyone")
+            survivor = work.get(merged.merged_into)
+            for elder, partner, was_survivor in ((merged, survivor.id, False),
+                                                 (survivor, merged.id, True)):
+                elder.unmerge(partner_id=partner, was_survivor=was_survivor,
+                              decided_by=decided_by, reason=reason, source=source,
+                              occurred_at=occurred_at)
+            return True
+        return self._save_decision(decide)
 
     def propose_candidate(self, existing: UUID, newcomer: UUID, score: int, grade: str,
                           reasons: tuple[str, ...], found_at: datetime) -> int | None:
@@ -532,19 +550,20 @@ class HubApplication(Application[UUID]):
             return None  # another worker proposed the same pair at the same moment
 
     def decide_candidate(self, candidate_id: UUID, *, link: bool, decided_by: str,
-                         reason: str, decided_at: datetime) -> int:
+                         reason: str, decided_at: datetime) -> int | None:
         """An operator's decision on a candidate; linking merges the newcomer into the elder
         known first, in the same save as the decision."""
-        work = _UnitOfWork(self)
-        candidate = work.get(candidate_id)
-        if not isinstance(candidate, MatchCandidate):
-            raise HubError(f"no candidate {candidate_id}")
-        candidate.decide(link, decided_by=decided_by, reason=reason, decided_at=decided_at)
-        if link:
-            _merge(work, candidate.existing, candidate.newcomer, decided_by=decided_by,
-                   reason=reason, source=Source(decided_by, "identity-review", candidate.id),
-                   occurred_at=decided_at)
-        return self.save(*work.changed())[-1].notification.id
+        def decide(work: _UnitOfWork) -> bool:
+            candidate = work.get(candidate_id)
+            if not isinstance(candidate, MatchCandidate):
+                raise HubError(f"no candidate {candidate_id}")
+            candidate.decide(link, decided_by=decided_by, reason=reason, decided_at=decided_at)
+            if link:
+                _merge(work, candidate.existing, candidate.newcomer, decided_by=decided_by,
+                       reason=reason, source=Source(decided_by, "identity-review", candidate.id),
+                       occurred_at=decided_at)
+            return True
+        return self._save_decision(decide)
 
     def person_of(self, elder_id: UUID) -> UUID:
         """The elder whose person this elder's stream belongs to (itself unless merged)."""

@@ -8,7 +8,9 @@ both back exactly as their own records say, including what arrived while they we
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
@@ -16,6 +18,7 @@ import pytest
 from adapters.bootstrap import Hub
 from event_store.projector import Projector
 from event_store.readmodel import ReadModel, define_tables
+from hub.identity_review import CandidateDecided
 from hub.projections import profile as profile_fold
 from tests.api import headers
 from tests.identity_city import City, open_city
@@ -193,3 +196,33 @@ def test_two_valid_ids_are_never_candidates_and_a_distinct_pair_stays_closed(cit
                        given="秀珍", birth="19400505", phone="13900139000"))
     assert city.read("/identity/candidates", wait_for=city.position) == []
     assert len(city.read("/identity/candidates", status="distinct")) == len(candidates)
+
+
+def test_two_reviewers_deciding_one_candidate_at_once_leave_one_decision(city: City) -> None:
+    first, second = both_registered(city)
+    candidate = city.read("/identity/candidates")[0]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def decide(link: bool) -> None:
+        barrier.wait()
+        try:
+            city.hub.app.decide_candidate(UUID(candidate["candidate_id"]), link=link,
+                                          decided_by="ADM", reason="并发复核",
+                                          decided_at=datetime.now(UTC))
+            outcomes.append("linked" if link else "distinct")
+        except CandidateDecided:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=decide, args=(link,)) for link in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("refused") == 1
+    decided = [o for o in outcomes if o != "refused"]
+    city.hub.projector.catch_up()
+    status = city.hub.read_model.candidates(None)[0]["status"]
+    assert status == decided[0]
+    members = city.read(f"/elders/{second}/profile").get("members")
+    assert (members == [first, second]) == (status == "linked")
