@@ -14,6 +14,7 @@ from adapters.api.routes import (
     erasure,
     fhir,
     hl7v2,
+    identity,
     inbound,
     metrics,
     organisations,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(audit.router)
     app.include_router(organisations.router)
     app.include_router(erasure.router)
+    app.include_router(identity.router)
     app.include_router(metrics.router)
     app.include_router(stats.router)
     app.include_router(pages.router)
