@@ -24,7 +24,7 @@ from adapters.api.routes import (
 )
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
-from adapters.web import pages
+from adapters.web import care_pages, pages
 
 
 def app_from_environment() -> FastAPI:
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(erasure.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
+    app.include_router(care_pages.router)
 
     @app.exception_handler(pages.LoginNeeded)
     async def login_needed(request: Request, exc: pages.LoginNeeded) -> Response:

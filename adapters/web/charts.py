@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Any
 
 BLOOD_PRESSURE = {"8480-6": "收缩压", "8462-4": "舒张压"}
@@ -65,5 +66,45 @@ def svg(lines: list[list[tuple[datetime, float, str]]], colours: list[str],
         for (x, y), p in zip(coords, sorted(line), strict=True):
             parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{colour}">'
                          f'<title>{p[0]:%Y-%m-%d} {p[1]:g} ({p[2]})</title></circle>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def shown(value: Any) -> str:
+    """A number as people read it (no trailing .0), anything else as it is."""
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def figure(indicator: dict[str, Any]) -> str:
+    """An indicator's headline: a rate (it has a denominator) as a percentage, else the count."""
+    value = indicator.get("value")
+    if value is None:
+        return "—"
+    if indicator.get("denominator") is not None and isinstance(value, int | float):
+        return f"{value * 100:.1f}%"
+    return shown(value)
+
+
+def bars(breakdown: list[dict[str, Any]], empty: str = "", width: int = 560) -> str:
+    """A horizontal bar chart of an indicator's breakdown (label, bar, value)."""
+    rows = [b for b in breakdown if isinstance(b.get("value"), int | float)]
+    if not rows:
+        return ""
+    top = max(float(b["value"]) for b in rows) or 1.0
+    row_h, label_w, value_w = 24, 150, 70
+    height = row_h * len(rows) + 4
+    parts = [f'<svg viewBox="0 0 {width} {height}" class="chart bars" role="img">']
+    for i, b in enumerate(rows):
+        y = 2 + i * row_h
+        length = (width - label_w - value_w) * float(b["value"]) / top
+        label = escape(str(b.get("label", "")))[:18]
+        parts.append(f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" class="label">'
+                     f'{label}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 8}"'
+                     f' fill="#1a6fb0"><title>{label}: {shown(b["value"])}</title></rect>')
+        parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + 16}" class="label">'
+                     f'{shown(b["value"])}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,6 +31,21 @@ from hub.projections import profile as profile_fold
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.filters["shown"] = charts.shown
+templates.env.filters["figure"] = charts.figure
+
+
+def local_time(value: Any, zone: str = "Asia/Shanghai") -> str:
+    """An ISO instant as local wall time (minutes), for tables."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+
+
+templates.env.filters["local"] = local_time
 
 
 class LoginNeeded(Exception):
