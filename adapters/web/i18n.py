@@ -59,6 +59,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "resident": ("入住", "resident"),
     "records": ("有记录", "records"),
     "referrals": ("转诊", "Referrals"),
+    "referral": ("转诊单", "Referral"),
     "incoming": ("转入（待处理）", "Incoming"),
     "outgoing": ("转出（跟踪）", "Outgoing"),
     "request_referral": ("申请转诊", "Request a referral"),
@@ -126,6 +127,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "median_hours_to_acceptance": ("接收用时中位数（小时）", "Median hours to acceptance"),
     "median_hours_to_completion": ("完成用时中位数（小时）", "Median hours to completion"),
     "stats_day": ("统计日期", "Statistics as of"),
+    "contract_in_force": ("有效", "in force"),
+    "contract_ended": ("已终止", "ended"),
     "packet_hidden": ("无权查看交接资料", "You may not read the handover packet"),
 }
 

@@ -22,6 +22,7 @@ from adapters.api.deps import (
     authorise_read,
     get_caller,
     request_id,
+    today,
     visible_elder_ids,
 )
 from adapters.web import charts
@@ -157,7 +158,7 @@ async def elder_page(request: Request, hub: HubDep, elder_id: UUID, kind: str = 
                     "observation", "medication", "document", "referral", "identifier"})
     return render(request, "elder.html", caller, profile=document, entries=entries[:50],
                   next_cursor=entries[49]["cursor"] if len(entries) > 50 else "",
-                  kind=kind, kinds=kinds, trend=trend)
+                  kind=kind, kinds=kinds, trend=trend, today=today(hub).date().isoformat())
 
 
 @router.get("/audit", response_class=HTMLResponse)

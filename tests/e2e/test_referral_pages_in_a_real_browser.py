@@ -152,8 +152,39 @@ def test_family_doctor_sees_the_contract_and_those_ending_within_90_days(
         assert "张秀英" in row and "2026-04-30" in row and "59" in row
         shot(doctor, "21-family-doctor-expiring-contracts")
         doctor.click("#expiring >> text=张秀英")
-        assert "莞城家庭医生一队 2025-05-01至2026-04-30" in doctor.locator("#contract").inner_text()
+        status = doctor.locator("#contract").inner_text()
+        assert "莞城家庭医生一队 2025-05-01至2026-04-30" in status and "有效" in status
         shot(doctor, "22-family-doctor-elder-contract")
         hub.projector.wait_for(hub.app.recorder.max_notification_id() or 0)
         audit = hub.read_model.audit(organisation=FAMILY_DOCTOR)
         assert {row["what"] for row in audit} >= {"page: expiring contracts"}
+
+
+def test_hospital_refuses_with_a_reason_and_the_care_home_reads_it_in_either_language(
+        city: tuple[Hub, dict[str, str]], browser: Browser) -> None:
+    hub, keys = city
+    with running_server(hub) as base:
+        home = page_as(browser, base, keys[CARE_HOME])
+        home.goto(f"{base}/ui/residents")
+        home.click("#residents >> text=申请转诊")
+        home.fill("textarea[name=reason]", "反复跌倒，需骨科评估")
+        home.select_option("select[name=to_organisation]", HOSPITAL)
+        home.click("#refer button[type=submit]")
+        referral_url = home.url
+
+        desk = page_as(browser, base, keys[HOSPITAL])
+        desk.goto(referral_url)
+        desk.fill("#refuse textarea[name=reason]", "本院骨科床位已满")
+        desk.click("#refuse button")
+        assert desk.locator("#status").inner_text() == "不接收"
+        # No accept form is offered now, and a stale one sent anyway meets the desk's rule.
+        assert desk.locator("#accept").count() == 0
+        stale = desk.request.post(f"{referral_url}/accept", form={"bed": "骨科 3床"})
+        assert "cannot accept a referral that is refused" in stale.text()
+
+        home.goto(referral_url)
+        assert "本院骨科床位已满" in home.locator("body").inner_text()
+        home.goto(referral_url + "?lang=en")
+        assert home.locator("#status").inner_text() == "refused"
+        assert "Reason for refusing" in home.locator("body").inner_text()
+        shot(home, "23-care-home-refused-referral-en")
