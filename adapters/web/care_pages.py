@@ -134,7 +134,13 @@ def worklists(request: Request, hub: HubDep) -> Response:
     views = hub.referrals.views
     incoming = views.worklist(caller.organisation, "in", None, 200)
     outgoing = views.worklist(caller.organisation, "out", None, 200)
-    lists = [("incoming", incoming), ("outgoing", outgoing)]
+    # Names are personal data: each elder listed is an audited read; an open referral's elder
+    # stays unnamed for those with no care relationship yet (until one accepts it).
+    elders = list(dict.fromkeys(r["elder_id"] for r in incoming + outgoing))
+    named = set(_audited(hub, caller, elders, "page: referral worklist", request))
+    lists = [(name, [{**r, "elder_name": r["elder_name"] if r["elder_id"] in named else ""}
+                     for r in rows]) for name, rows in (("incoming", incoming),
+                                                        ("outgoing", outgoing))]
     if caller.role == "care_home":
         lists.reverse()
     return render(request, "referrals.html", caller, lists=lists,

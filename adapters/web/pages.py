@@ -103,6 +103,8 @@ def home(request: Request, hub: HubDep) -> Response:
     caller = page_caller(request, hub)
     if caller.role == "regulator":
         return RedirectResponse("/ui/audit", status_code=303)
+    if caller.role == "care_home":
+        return RedirectResponse("/ui/residents", status_code=303)
     return render(request, "elders.html", caller, query="", results=None)
 
 
