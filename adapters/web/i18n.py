@@ -129,6 +129,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "stats_day": ("统计日期", "Statistics as of"),
     "contract_in_force": ("有效", "in force"),
     "contract_ended": ("已终止", "ended"),
+    "error_403": ("无权访问", "Not allowed"),
+    "error_404": ("未找到", "Not found"),
+    "error_405": ("不支持的操作", "Not supported"),
+    "error_409": ("状态已变化", "It changed meanwhile"),
+    "error_422": ("内容不完整", "Something is missing"),
     "packet_hidden": ("无权查看交接资料", "You may not read the handover packet"),
 }
 

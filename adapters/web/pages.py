@@ -10,9 +10,11 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.api.deps import (
     PURPOSE_COOKIE,
@@ -63,6 +65,16 @@ def render(request: Request, template: str, caller: Caller | None, **context: An
         "t": translator(lang), "lang": lang, "caller": caller, **context})
     if "lang" in request.query_params:
         response.set_cookie("yyhub_lang", lang, samesite="strict")
+    return response
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """On a page, a refusal or a missing thing is a page too; the API keeps its JSON answers."""
+    if not request.url.path.startswith("/ui/"):
+        return await http_exception_handler(request, exc)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    response = render(request, "error.html", None, status=exc.status_code, detail=detail)
+    response.status_code = exc.status_code
     return response
 
 

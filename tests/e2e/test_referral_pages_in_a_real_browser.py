@@ -193,3 +193,9 @@ def test_hospital_refuses_with_a_reason_and_the_care_home_reads_it_in_either_lan
         assert home.locator("#status").inner_text() == "refused"
         assert "Reason for refusing" in home.locator("body").inner_text()
         shot(home, "23-care-home-refused-referral-en")
+
+        # Nobody else reads it: a family doctor is told so on a page, not in JSON.
+        outsider = page_as(browser, base, keys[FAMILY_DOCTOR])
+        answer = outsider.goto(referral_url)
+        assert answer is not None and answer.status == 403
+        assert outsider.locator("h1").inner_text() == "403 · 无权访问"
