@@ -87,24 +87,24 @@ def figure(indicator: dict[str, Any]) -> str:
     return shown(value)
 
 
-def bars(breakdown: list[dict[str, Any]], empty: str = "", width: int = 560) -> str:
-    """A horizontal bar chart of an indicator's breakdown (label, bar, value)."""
+def bars(breakdown: list[dict[str, Any]], width: int = 420) -> str:
+    """A horizontal bar chart of an indicator's breakdown: each label above its bar and value
+    (labels keep the full width, so long team names stay readable on a phone)."""
     rows = [b for b in breakdown if isinstance(b.get("value"), int | float)]
     if not rows:
         return ""
     top = max(float(b["value"]) for b in rows) or 1.0
-    row_h, label_w, value_w = 24, 150, 70
+    row_h, value_w = 36, 64
     height = row_h * len(rows) + 4
     parts = [f'<svg viewBox="0 0 {width} {height}" class="chart bars" role="img">']
     for i, b in enumerate(rows):
-        y = 2 + i * row_h
-        length = (width - label_w - value_w) * float(b["value"]) / top
-        label = escape(str(b.get("label", "")))[:18]
-        parts.append(f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" class="label">'
-                     f'{label}</text>')
-        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{length:.1f}" height="{row_h - 8}"'
-                     f' fill="#1a6fb0"><title>{label}: {shown(b["value"])}</title></rect>')
-        parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + 16}" class="label">'
-                     f'{shown(b["value"])}</text>')
+        y = 4 + i * row_h
+        length = max((width - 8 - value_w) * float(b["value"]) / top, 1.0)
+        label = escape(str(b.get("label", "")))
+        value = shown(b["value"])
+        parts.append(f'<text x="4" y="{y + 12}" class="label">{label}</text>')
+        parts.append(f'<rect x="4" y="{y + 17}" width="{length:.1f}" height="12" fill="#1a6fb0">'
+                     f'<title>{label}: {value}</title></rect>')
+        parts.append(f'<text x="{length + 10:.1f}" y="{y + 28}" class="label">{value}</text>')
     parts.append("</svg>")
     return "".join(parts)
