@@ -127,6 +127,9 @@ def test_care_home_refers_hospital_returns_and_the_regulator_sees_it_all(
         assert "准予出院" in phone.locator("#discharge-summary").inner_text()
         assert scroll_width(phone) <= 390, "the return scrolls sideways on a phone"
         shot(phone, "17-care-home-discharge-summary-phone")
+        phone.goto(f"{base}/ui/referrals")
+        assert scroll_width(phone) <= 390, "the worklists scroll sideways on a phone"
+        shot(phone, "17-care-home-referrals-phone")
         home.click("#receive button")
         assert home.locator("#status").inner_text() == "下转已接收"
 
