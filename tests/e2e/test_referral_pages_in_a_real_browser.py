@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from playwright.sync_api import Browser, Page
 
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
+from hub.referrals import ReferralForm, handover_packet
 from tests.api import register
 from tests.care_records import contract, csv_bytes, vital_signs
 from tests.e2e.browser import CHROMIUM, log_in, running_server, scroll_width, shot
@@ -202,3 +204,24 @@ def test_hospital_refuses_with_a_reason_and_the_care_home_reads_it_in_either_lan
         answer = outsider.goto(referral_url)
         assert answer is not None and answer.status == 403
         assert outsider.locator("h1").inner_text() == "403 · 无权访问"
+
+
+def test_the_hospital_desk_sees_overdue_referrals_first(
+        city: tuple[Hub, dict[str, str]], browser: Browser) -> None:
+    hub, keys = city
+    elder = hub.read_model.find_by_name("张秀英")[0]["id"]
+    packet = handover_packet(hub.read_model.profile(elder) or {}, hub.clock.now())
+    for number, urgency in (("ZZ-ROUTINE", "routine"), ("ZZ-URGENT", "urgent")):
+        hub.referrals.desk.request(UUID(elder), CARE_HOME, ReferralForm(
+            number=number, reason="头晕", urgency=urgency, to_organisation=HOSPITAL), packet)
+    clock: HandClock = hub.clock  # type: ignore[assignment]
+    clock.advance(hours=3)  # the urgent one had 2 hours to be accepted
+    hub.referrals.run_deadlines(hub.projector.catch_up)
+    hub.projector.catch_up()
+    with running_server(hub) as base:
+        desk = page_as(browser, base, keys[HOSPITAL])
+        desk.goto(f"{base}/ui/referrals")
+        rows = desk.locator("#incoming tr").all_inner_texts()[1:]
+        assert [r.split()[0] for r in rows] == ["ZZ-URGENT", "ZZ-ROUTINE"]
+        assert "已超时" in rows[0] and "已超时" not in rows[1]
+        shot(desk, "24-hospital-overdue-first")
