@@ -8,6 +8,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +27,16 @@ cli = typer.Typer(help="Yiyang Hub 医养结合: keeps every record about an eld
 console = Console()
 
 _MESSAGE_START = re.compile(rb"(?:^|[\r\n])(?=(?:\xef\xbb\xbf)?\x0b?MSH)")
+
+
+@contextmanager
+def running_hub() -> Iterator[Hub]:
+    """The hub from YYHUB_ settings for one command, closed however the command ends."""
+    hub = bootstrap(Settings())
+    try:
+        yield hub
+    finally:
+        hub.close()
 
 
 def split_messages(data: bytes) -> list[bytes]:
@@ -89,8 +100,7 @@ def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files 
     """Ingest HL7 v2 files, and CSV/JSON record files (docs/records.md) by their suffix.
 
     Resending creates nothing new."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         files = list(_files(paths))
         counts: dict[str, int] = {}
         records: dict[str, int] = {}
@@ -113,8 +123,6 @@ def ingest(paths: Annotated[list[Path], typer.Argument(exists=True, help="files 
         console.print("ACK codes: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         if records:
             console.print("Records: " + ", ".join(f"{k} {v}" for k, v in sorted(records.items())))
-    finally:
-        hub.close()
 
 
 RECORD_SUFFIXES = (".csv", ".json")
@@ -152,39 +160,30 @@ def reprocess(
 
     if not message_id and not all_rejected:
         raise typer.BadParameter("name --message-id ID (repeatable) or --all-rejected")
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         for line in reprocess_messages(hub, message_id or [], all_rejected):
             console.print(line)
-    finally:
-        hub.close()
 
 
 @cli.command()
 def rebuild() -> None:
     """Rebuild the read model from position 0 of the event log."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         hub.read_model.drop()
         hub.read_model.create()
         hub.projector.ensure_tracking()
         applied = hub.projector.catch_up()
         console.print(f"rebuilt read model from {applied} events")
-    finally:
-        hub.close()
 
 
 @cli.command()
 def project(once: Annotated[bool, typer.Option(help="catch up, then exit")] = False) -> None:
     """Run the projection worker (until stopped, or once)."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         if once:
             console.print(f"applied {hub.projector.catch_up()} events")
         else:
             hub.projector.run_forever()
-    finally:
-        hub.close()
 
 
 orgs = typer.Typer(help="Organisations that use the hub and their keys.", no_args_is_help=True)
@@ -202,49 +201,37 @@ def orgs_add(code: Annotated[str, typer.Argument(help="how sources name it, e.g.
     """Register an organisation (or issue a new key) and print its key once."""
     from adapters.api.deps import key_hash
 
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         key = "yyk_" + secrets.token_urlsafe(32)
         hub.app.register_organisation(code, name or code, role, key_hash(key),
                                       tuple(facility or ()))
         hub.projector.catch_up()
         console.print(f"{code} ({role}) key, shown only now:")
         print(key)
-    finally:
-        hub.close()
 
 
 @orgs.command("list")
 def orgs_list() -> None:
     """Organisations, their roles and sending facilities."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         hub.projector.catch_up()
         for org in hub.read_model.organisations():
             console.print(f"{org['code']}\t{org['role']}\t{org['name']}\t"
                           f"{','.join(org['sending_facilities'])}")
-    finally:
-        hub.close()
 
 
 @cli.command()
 def seal() -> None:
     """Extend the seal's hash chain over events recorded since the last seal."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         console.print(f"sealed {hub.sealer.seal_new()} events")
-    finally:
-        hub.close()
 
 
 @cli.command()
 def verify() -> None:
     """Recompute the seal over the event log; exit 1 naming the first bad position."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         result = hub.sealer.verify()
-    finally:
-        hub.close()
     console.print(result.describe())
     if not result.intact:
         raise typer.Exit(1)
@@ -257,24 +244,18 @@ def erase(elder_id: Annotated[str, typer.Argument(help="the elder's id")],
     """Erase an elder (PIPL art. 47): contact data now, clinical data when retention ends."""
     from uuid import UUID
 
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         until = hub.eraser.erase(UUID(elder_id), requested_by, legal_basis)
         hub.projector.catch_up()
         console.print(f"contact data destroyed; clinical data kept until {until.isoformat()}")
-    finally:
-        hub.close()
 
 
 @cli.command()
 def retention() -> None:
     """Destroy the clinical data of erased elders whose legal retention has ended."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         destroyed = hub.eraser.enforce_retention()
         console.print(f"clinical data destroyed for {len(destroyed)} elder(s)")
-    finally:
-        hub.close()
 
 
 @cli.command()
@@ -379,26 +360,20 @@ def _print_timeline(entries: list[dict[str, Any]]) -> None:
 @cli.command()
 def deadlines() -> None:
     """Mark late referrals overdue and expire those nobody took (cron, or `serve` does it)."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         done = hub.referrals.run_deadlines(hub.projector.catch_up)
         hub.projector.catch_up()
         console.print(f"referrals: {len(done.overdue)} newly overdue, {len(done.expired)} expired")
-    finally:
-        hub.close()
 
 
 @cli.command()
 def deliver() -> None:
     """Send the due webhook deliveries once; failures wait for a later pass or are parked."""
-    hub = bootstrap(Settings())
-    try:
+    with running_hub() as hub:
         hub.projector.catch_up()
         done = hub.referrals.deliver()
         console.print(f"webhooks: {done.delivered} delivered, {done.failed} failed "
                       f"({done.parked} parked)")
-    finally:
-        hub.close()
 
 
 def main() -> None:

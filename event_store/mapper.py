@@ -43,8 +43,10 @@ def personal_data_of(event: Any) -> tuple[str, str] | None:
         return str(event.elder_id), CONTACT
     if isinstance(event, InboundMessage.Accepted) and event.elder_ids:
         return str(event.elder_ids[0]), CONTACT
-    if isinstance(event, Referral.Requested):  # carries the handover packet
-        return str(event.elder_id), CONTACT
+    if isinstance(event, Referral.Requested):
+        # A 转诊单 with its handover packet is part of the medical record: kept (encrypted)
+        # for the clinical retention period, like the other clinical records.
+        return str(event.elder_id), CLINICAL
     return None
 
 

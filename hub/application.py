@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 from uuid import UUID
 
@@ -22,10 +22,11 @@ from hub.contracts import ContractCommand, execute
 from hub.elder import Elder
 from hub.erasure import Erasure, clinical_retention_end
 from hub.errors import HubError, PersonalDataErased
-from hub.facts import Encounter, Fact
+from hub.facts import Demographics, Encounter, Fact
 from hub.identity import IdentifierIndex, strength
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
 from hub.organisations import Organisation
+from hub.projections import statistics as statistics_fold
 from hub.values import Identifier, Problem, Source
 
 log = logging.getLogger(__name__)
@@ -453,16 +454,48 @@ class HubApplication(Application[UUID]):
         if existing is not None:
             return existing  # type: ignore[no-any-return]
         visits = []
+        birth_year, sex = None, ""
         for event in self.elder_events(elder_id):
             fact = getattr(event, "fact", None)
+            if isinstance(fact, Demographics):
+                birth_year = fact.birth_date.year if fact.birth_date else birth_year
+                sex = fact.sex.code if fact.sex else sex
             if isinstance(fact, Encounter):
                 when = fact.discharged_at or fact.admitted_at or event.occurred_at
                 visits.append((fact.patient_class.code if fact.patient_class else "", when))
         erasure = Erasure(elder_id=elder_id, requested_by=requested_by, legal_basis=legal_basis,
                           requested_at=requested_at,
-                          clinical_retained_until=clinical_retention_end(visits, requested_at))
+                          clinical_retained_until=clinical_retention_end(visits, requested_at),
+                          birth_year=birth_year, sex=sex)
         self.save(erasure)
         return erasure
+
+    def statistics(self, day: date, zone: tzinfo,
+                   recorded_by: datetime | None = None) -> dict[str, Any]:
+        """Every regulator indicator as things stood at the end of `day` (by when they
+        happened), from everything the hub holds — or, for an audit, only what it had
+        recorded by `recorded_by`. A replay of the log, so any date is answered the same way."""
+        end = recorded_by or datetime.max.replace(tzinfo=zone)
+        state = statistics_fold.initial()
+        for notification in self._all_notifications():
+            try:
+                event = self.mapper.to_domain_event(notification)
+            except PersonalDataErased:
+                continue  # destroyed contact data; the residue on the erasure still counts
+            if event.timestamp >= end:
+                break
+            state = statistics_fold.apply(state, event, zone)
+        return statistics_fold.indicators(state, day)
+
+    def _all_notifications(self) -> Any:
+        start = 0
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=1000,
+                                                      inclusive_of_start=False)
+            yield from page
+            if len(page) < 1000:
+                return
+            start = page[-1].id
 
     def record_clinical_destroyed(self, elder_id: UUID, destroyed_at: datetime) -> None:
         erasure = self.repository.get(Erasure.create_id(elder_id))

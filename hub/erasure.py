@@ -37,7 +37,10 @@ class Erasure(Aggregate):
 
     @event("Requested")
     def __init__(self, elder_id: UUID, requested_by: str, legal_basis: str,
-                 requested_at: datetime, clinical_retained_until: datetime):
+                 requested_at: datetime, clinical_retained_until: datetime,
+                 birth_year: int | None = None, sex: str = ""):
+        """`birth_year` and `sex` are the non-identifying residue that keeps the erased elder
+        counted in statistics after their contact data are destroyed."""
         self.elder_id = elder_id
         self.clinical_retained_until = clinical_retained_until
         self.clinical_destroyed = False

@@ -21,6 +21,7 @@ from adapters.api.routes import (
     partnerships,
     records,
     referrals,
+    stats,
     webhooks,
 )
 from adapters.bootstrap import Hub, bootstrap
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(organisations.router)
     app.include_router(erasure.router)
     app.include_router(metrics.router)
+    app.include_router(stats.router)
     app.include_router(pages.router)
     app.include_router(care_pages.router)
 
