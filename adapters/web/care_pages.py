@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.api.deps import HubDep, authorise_read, request_id, today, visible_elder_ids
 from adapters.api.routes.referrals import domain_errors, party_view, request_with_packet
 from adapters.web import charts
-from adapters.web.pages import _readable, page_caller, render, templates
+from adapters.web.pages import _readable, lang_of, page_caller, render, templates
 from hub.access import Caller
 from hub.referrals import STEP_LABELS, ReferralForm, ReturnForm, StepResult, handover_packet
 
@@ -234,6 +234,10 @@ async def stats_page(request: Request, hub: HubDep, as_of: str = "") -> Response
     indicators = [{**i, "extra": {k: v for k, v in i.items()
                                   if k not in STANDARD_FIELDS and v is not None}}
                   for i in (report or {}).get("indicators", [])]
-    bars = {i["key"]: charts.bars(i.get("breakdown") or []) for i in indicators}
+    lang = lang_of(request)
+    bars = {i["key"]: charts.bars([{**b, "label": " ".join(step_label(w, lang) for w in
+                                                           str(b.get("label", "")).split())}
+                                   for b in i.get("breakdown") or []])
+            for i in indicators}
     return render(request, "stats.html", caller, report=report, indicators=indicators,
                   bars=bars, as_of=day.isoformat())

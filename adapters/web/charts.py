@@ -82,9 +82,20 @@ def figure(indicator: dict[str, Any]) -> str:
     value = indicator.get("value")
     if value is None:
         return "—"
-    if indicator.get("denominator") is not None and isinstance(value, int | float):
+    if is_ratio(indicator):
         return f"{value * 100:.1f}%"
     return shown(value)
+
+
+def is_ratio(indicator: dict[str, Any]) -> bool:
+    """A plain numerator / denominator (shown as %), not a scaled rate such as per 1,000
+    resident-days (its formula multiplies: "× 1000") nor a count."""
+    value, numerator, denominator = (indicator.get(k) for k in ("value", "numerator",
+                                                                "denominator"))
+    if not denominator or not isinstance(value, int | float) or "×" in indicator.get(
+            "formula", ""):
+        return False
+    return abs(value - float(numerator or 0) / float(denominator)) < 1e-3
 
 
 def bars(breakdown: list[dict[str, Any]], width: int = 420) -> str:

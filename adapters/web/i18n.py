@@ -134,6 +134,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "error_405": ("不支持的操作", "Not supported"),
     "error_409": ("状态已变化", "It changed meanwhile"),
     "error_422": ("内容不完整", "Something is missing"),
+    "numerator": ("分子", "numerator"),
+    "denominator": ("分母", "denominator"),
     "packet_hidden": ("无权查看交接资料", "You may not read the handover packet"),
 }
 

@@ -135,8 +135,14 @@ def test_care_home_refers_hospital_returns_and_the_regulator_sees_it_all(
         home.click("#receive button")
         assert home.locator("#status").inner_text() == "下转已接收"
 
-        # The regulator: the page views in the audit log.
+        # The regulator: the referral in the statistics, the page views in the audit log.
         regulator = page_as(browser, base, keys[REGULATOR], purpose="双向转诊专项检查")
+        regulator.click("header >> text=统计")
+        referrals = regulator.locator("#indicator-referrals")
+        assert referrals.locator(".value").inner_text() == "2"  # one up, one back down
+        assert "上转" in referrals.inner_text() and "下转" in referrals.inner_text()
+        assert referrals.locator("svg rect").count() >= 2
+        shot(regulator, "18-regulator-statistics")
         regulator.click("header >> text=查阅审计")
         rows = regulator.locator("#audit tr").all_inner_texts()
         views = {(organisation, page_view) for row in rows
@@ -150,6 +156,11 @@ def test_care_home_refers_hospital_returns_and_the_regulator_sees_it_all(
                          (HOSPITAL, "page: referral worklist"),
                          (HOSPITAL, "page: /ui/referrals/")}
         shot(regulator, "19-regulator-audit-of-page-views")
+        phone_regulator = page_as(browser, base, keys[REGULATOR], PHONE,
+                                  purpose="双向转诊专项检查")
+        phone_regulator.goto(f"{base}/ui/stats")
+        assert scroll_width(phone_regulator) <= 390, "statistics scroll sideways on a phone"
+        shot(phone_regulator, "20-regulator-statistics-phone")
 
 
 def test_family_doctor_sees_the_contract_and_those_ending_within_90_days(
