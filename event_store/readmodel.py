@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -299,6 +299,35 @@ class ReadModel:
             # Access follows a merge: a relationship with any of the person's streams counts.
             return [dict(r._mapping) for r in conn.execute(
                 sa.select(t).where(t.c.elder_id.in_(self.members(elder_id, conn))))]
+
+    def elders_of(self, organisation: str, kinds: list[str]) -> list[dict[str, Any]]:
+        """Elders with one of these relationships to an organisation (a care home's residents)."""
+        r, prof = self.t.relationship, self.t.profile
+        query = (sa.select(r.c.elder_id, r.c.kind, prof.c.name)
+                 .join(prof, prof.c.elder_id == r.c.elder_id, isouter=True)
+                 .where(r.c.organisation == organisation, r.c.kind.in_(kinds))
+                 .order_by(prof.c.name, r.c.elder_id))
+        found: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                item = found.setdefault(row.elder_id, {"id": row.elder_id,
+                                                       "name": row.name or "", "kinds": []})
+                item["kinds"].append(row.kind)
+        return list(found.values())
+
+    def contracts_ending(self, organisation: str | None, start: date, end: date
+                         ) -> list[dict[str, Any]]:
+        """Family-doctor contracts whose period ends between two days, soonest first."""
+        r, prof = self.t.relationship, self.t.profile
+        query = (sa.select(r.c.elder_id, r.c.organisation, r.c.valid_from, r.c.valid_to,
+                           prof.c.name)
+                 .join(prof, prof.c.elder_id == r.c.elder_id, isouter=True)
+                 .where(r.c.kind == "contract", r.c.valid_to >= start, r.c.valid_to <= end)
+                 .order_by(r.c.valid_to, prof.c.name))
+        if organisation:
+            query = query.where(r.c.organisation == organisation)
+        with self.engine.connect() as conn:
+            return [{**row._mapping, "name": row.name or ""} for row in conn.execute(query)]
 
     def audit(self, *, organisation: str | None = None, elder_id: str | None = None,
               since: datetime | None = None, until: datetime | None = None,

@@ -291,6 +291,7 @@ class StepResult:
 # Profile sections a handover packet carries, current item per key, when the profile has them.
 PACKET_SECTIONS = ("diagnoses", "medications", "allergies", "observations", "contacts",
                    "encounters", "procedures", "assessments", "abilities", "care_levels")
+PACKET_CURRENT = ("latest_assessment", "care_level", "current_care_home")
 
 
 def handover_packet(profile: Mapping[str, Any], taken_at: datetime) -> dict[str, Any]:
@@ -320,6 +321,10 @@ def handover_packet(profile: Mapping[str, Any], taken_at: datetime) -> dict[str,
             packet[section] = items
     packet.setdefault("problems", [])
     packet.setdefault("vital_signs", [])
+    # Ability level and where the elder lives: the profile keeps these as current items.
+    for current in PACKET_CURRENT:
+        if profile.get(current):
+            packet[current] = profile[current]
     return packet
 
 

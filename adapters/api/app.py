@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.api.routes import (
     audit,
@@ -26,7 +27,7 @@ from adapters.api.routes import (
 )
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
-from adapters.web import pages
+from adapters.web import care_pages, pages
 
 
 def app_from_environment() -> FastAPI:
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(metrics.router)
     app.include_router(stats.router)
     app.include_router(pages.router)
+    app.include_router(care_pages.router)
+
+    app.add_exception_handler(StarletteHTTPException, pages.http_error)  # type: ignore[arg-type]
 
     @app.exception_handler(pages.LoginNeeded)
     async def login_needed(request: Request, exc: pages.LoginNeeded) -> Response:

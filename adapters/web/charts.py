@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 from typing import Any
 
 BLOOD_PRESSURE = {"8480-6": "收缩压", "8462-4": "舒张压"}
@@ -65,5 +66,56 @@ def svg(lines: list[list[tuple[datetime, float, str]]], colours: list[str],
         for (x, y), p in zip(coords, sorted(line), strict=True):
             parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{colour}">'
                          f'<title>{p[0]:%Y-%m-%d} {p[1]:g} ({p[2]})</title></circle>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def shown(value: Any) -> str:
+    """A number as people read it (no trailing .0), anything else as it is."""
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def figure(indicator: dict[str, Any]) -> str:
+    """An indicator's headline: a rate (it has a denominator) as a percentage, else the count."""
+    value = indicator.get("value")
+    if value is None:
+        return "—"
+    if is_ratio(indicator):
+        return f"{value * 100:.1f}%"
+    return shown(value)
+
+
+def is_ratio(indicator: dict[str, Any]) -> bool:
+    """A plain numerator / denominator (shown as %), not a scaled rate such as per 1,000
+    resident-days (its formula multiplies: "× 1000") nor a count."""
+    value, numerator, denominator = (indicator.get(k) for k in ("value", "numerator",
+                                                                "denominator"))
+    if not denominator or not isinstance(value, int | float) or "×" in indicator.get(
+            "formula", ""):
+        return False
+    return abs(value - float(numerator or 0) / float(denominator)) < 1e-3
+
+
+def bars(breakdown: list[dict[str, Any]], width: int = 420) -> str:
+    """A horizontal bar chart of an indicator's breakdown: each label above its bar and value
+    (labels keep the full width, so long team names stay readable on a phone)."""
+    rows = [b for b in breakdown if isinstance(b.get("value"), int | float)]
+    if not rows:
+        return ""
+    top = max(float(b["value"]) for b in rows) or 1.0
+    row_h, value_w = 36, 64
+    height = row_h * len(rows) + 4
+    parts = [f'<svg viewBox="0 0 {width} {height}" class="chart bars" role="img">']
+    for i, b in enumerate(rows):
+        y = 4 + i * row_h
+        length = max((width - 8 - value_w) * float(b["value"]) / top, 1.0)
+        label = escape(str(b.get("label", "")))
+        value = shown(b["value"])
+        parts.append(f'<text x="4" y="{y + 12}" class="label">{label}</text>')
+        parts.append(f'<rect x="4" y="{y + 17}" width="{length:.1f}" height="12" fill="#1a6fb0">'
+                     f'<title>{label}: {value}</title></rect>')
+        parts.append(f'<text x="{length + 10:.1f}" y="{y + 28}" class="label">{value}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.api.deps import (
     PURPOSE_COOKIE,
@@ -21,6 +24,7 @@ from adapters.api.deps import (
     authorise_read,
     get_caller,
     request_id,
+    today,
     visible_elder_ids,
 )
 from adapters.web import charts
@@ -30,6 +34,21 @@ from hub.projections import profile as profile_fold
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.filters["shown"] = charts.shown
+templates.env.filters["figure"] = charts.figure
+
+
+def local_time(value: Any, zone: str = "Asia/Shanghai") -> str:
+    """An ISO instant as local wall time (minutes), for tables."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M}"
+
+
+templates.env.filters["local"] = local_time
 
 
 class LoginNeeded(Exception):
@@ -46,6 +65,16 @@ def render(request: Request, template: str, caller: Caller | None, **context: An
         "t": translator(lang), "lang": lang, "caller": caller, **context})
     if "lang" in request.query_params:
         response.set_cookie("yyhub_lang", lang, samesite="strict")
+    return response
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """On a page, a refusal or a missing thing is a page too; the API keeps its JSON answers."""
+    if not request.url.path.startswith("/ui/"):
+        return await http_exception_handler(request, exc)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    response = render(request, "error.html", None, status=exc.status_code, detail=detail)
+    response.status_code = exc.status_code
     return response
 
 
@@ -86,6 +115,8 @@ def home(request: Request, hub: HubDep) -> Response:
     caller = page_caller(request, hub)
     if caller.role == "regulator":
         return RedirectResponse("/ui/audit", status_code=303)
+    if caller.role == "care_home":
+        return RedirectResponse("/ui/residents", status_code=303)
     return render(request, "elders.html", caller, query="", results=None)
 
 
@@ -141,7 +172,7 @@ async def elder_page(request: Request, hub: HubDep, elder_id: UUID, kind: str = 
                     "observation", "medication", "document", "referral", "identifier"})
     return render(request, "elder.html", caller, profile=document, entries=entries[:50],
                   next_cursor=entries[49]["cursor"] if len(entries) > 50 else "",
-                  kind=kind, kinds=kinds, trend=trend)
+                  kind=kind, kinds=kinds, trend=trend, today=today(hub).date().isoformat())
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from adapters.api.app import create_app
 from adapters.bootstrap import Hub
@@ -44,3 +45,34 @@ def running_server(hub: Hub) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def shot(page: Page, name: str) -> None:
+    """A full-page screenshot under artifacts/screenshots (CI prints the folder)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page: Page, base: str, key: str, purpose: str = "") -> None:
+    """Log in on the page with an organisation key (and a regulator's purpose)."""
+    page.goto(f"{base}/ui/login")
+    page.fill("input[name=key]", key)
+    if purpose:
+        page.fill("input[name=purpose]", purpose)
+    page.click("button[type=submit]")
+
+
+def scroll_width(page: Page) -> int:
+    """How wide the page is; wider than the viewport means it scrolls sideways."""
+    return int(page.evaluate("document.documentElement.scrollWidth"))

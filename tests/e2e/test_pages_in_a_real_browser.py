@@ -3,15 +3,14 @@ that read in the audit log; pages work at 1280 px and on a phone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
 from adapters.bootstrap import Hub
 from tests.api import register
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, running_server
+from tests.e2e.browser import CHROMIUM, log_in, running_server, scroll_width, shot
 from tests.messages import adt, resident_id
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -19,27 +18,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 
 DG1 = "DG1|1||I63.9^脑梗死^I10|脑梗死||A"
 AL1 = "AL1|1|DA|PEN^青霉素^L|SV|皮疹"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Page, base: str, key: str, purpose: str = "") -> None:
-    page.goto(f"{base}/ui/login")
-    page.fill("input[name=key]", key)
-    if purpose:
-        page.fill("input[name=purpose]", purpose)
-    page.click("button[type=submit]")
 
 
 def test_hospital_reads_its_elder_and_the_regulator_sees_the_read(
@@ -66,7 +44,7 @@ def test_hospital_reads_its_elder_and_the_regulator_sees_the_read(
         log_in(phone, base, hospital)
         phone.goto(page.url)
         assert phone.locator("h1").first.inner_text() == "张秀英"
-        width = phone.evaluate("document.documentElement.scrollWidth")
+        width = scroll_width(phone)
         assert width <= 390, f"the page scrolls sideways on a phone ({width}px)"
         shot(phone, "02-hospital-elder-profile-phone")
 

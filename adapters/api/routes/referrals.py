@@ -154,21 +154,27 @@ async def request_referral(body: ReferralIn, hub: HubDep, caller: CallerDep,
     """Send an elder up (上转) with a handover packet taken from the elder's profile now."""
     def run() -> StepResult:
         hub.projector.wait_for(hub.app.recorder.max_notification_id() or 0)
-        elder_id = _find_elder(hub, body)
-        if not authorise_read(hub, caller, str(elder_id), "POST /referrals (handover packet)",
-                              uuid4().hex):
-            raise ElderNotFound(f"no elder {elder_id}")
-        profile = hub.read_model.profile(str(elder_id))
-        if profile is None:
-            raise ElderNotFound(f"no elder {elder_id}")
         form = ReferralForm(
             number=body.number, reason=body.reason, urgency=body.urgency,
             to_organisation=body.to_organisation, diagnosis=body.diagnosis,
             department=body.department, tests_done=tuple(body.tests_done),
             requesting_doctor=body.requesting_doctor, notes=body.notes)
-        packet = handover_packet(profile, hub.referrals.clock.now())
-        return hub.referrals.desk.request(elder_id, caller.organisation, form, packet)
+        return request_with_packet(hub, caller, _find_elder(hub, body), form,
+                                   "POST /referrals (handover packet)")
     return await _command(hub, response, run)
+
+
+def request_with_packet(hub: Hub, caller: Caller, elder_id: UUID, form: ReferralForm,
+                        what: str) -> StepResult:
+    """Request a referral with the handover packet taken now (API and pages alike); the read of
+    the elder's profile for the packet is checked and audited."""
+    if not authorise_read(hub, caller, str(elder_id), what, uuid4().hex):
+        raise ElderNotFound(f"no elder {elder_id}")
+    profile = hub.read_model.profile(str(elder_id))
+    if profile is None:
+        raise ElderNotFound(f"no elder {elder_id}")
+    packet = handover_packet(profile, hub.referrals.clock.now())
+    return hub.referrals.desk.request(elder_id, caller.organisation, form, packet)
 
 
 @router.post("/fhir", response_model=StepOut, status_code=201)
@@ -223,7 +229,7 @@ async def destinations(hub: HubDep, caller: CallerDep, org: str,
     return hub.referrals.views.destinations(org)
 
 
-def _view(hub: Hub, referral_id: UUID, caller: Caller) -> dict[str, Any]:
+def party_view(hub: Hub, referral_id: UUID, caller: Caller) -> dict[str, Any]:
     """The referral, for its sender, its destination (anyone, while it has none) or local use."""
     view = hub.referrals.views.referral(str(referral_id))
     if view is None:
@@ -241,7 +247,7 @@ def _view(hub: Hub, referral_id: UUID, caller: Caller) -> dict[str, Any]:
 async def get_referral(referral_id: UUID, hub: HubDep, caller: CallerDep,
                        wait_for: WaitFor = None) -> dict[str, Any]:
     await _wait(hub, wait_for)
-    return {k: v for k, v in _view(hub, referral_id, caller).items() if k != "packet"}
+    return {k: v for k, v in party_view(hub, referral_id, caller).items() if k != "packet"}
 
 
 @router.get("/{referral_id}/packet", response_model=dict[str, Any],
@@ -251,7 +257,7 @@ async def get_packet(referral_id: UUID, request: Request, hub: HubDep, caller: C
                      wait_for: WaitFor = None) -> Any:
     """The handover packet as taken at request time; FHIR R4 Bundle on `format=fhir` or Accept."""
     await _wait(hub, wait_for)
-    view = _view(hub, referral_id, caller)
+    view = party_view(hub, referral_id, caller)
     hub.app.record_read(organisation=caller.organisation, role=caller.role,
                         elder_id=str(view["elder_id"]), what=f"GET {request.url.path}",
                         purpose=caller.purpose, request_id=request_id(request),
