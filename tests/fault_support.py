@@ -137,7 +137,7 @@ class Tally:
     sent: int = 0
     acknowledged: int = 0
     unavailable: int = 0  # 503 answers (each with Retry-After)
-    unanswered: int = 0  # MLLP sends that got no ACK (connection closed or timed out)
+    unanswered: int = 0  # sends that got no answer (connection closed, refused or timed out)
     last_ack_at: float = 0.0
     acked_hashes: set[str] = field(default_factory=set)
     acked_message_ids: set[UUID] = field(default_factory=set)
@@ -207,6 +207,8 @@ def send_http(base: str, key: str, requests: list[HttpSend], tally: Tally,
                                            headers={**headers,
                                                     "Content-Type": request.content_type})
                 except httpx.HTTPError:
+                    with tally.lock:
+                        tally.unanswered += 1
                     stop.wait(0.2)
                     continue
                 if response.status_code == 503:
