@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import random
 import threading
-import time
 from pathlib import Path
 
 from adapters.bootstrap import bootstrap
@@ -28,19 +27,13 @@ from tests.fault_support import (
     register,
     send_http,
     send_mllp,
+    wait_until,
 )
 
 KILLS = int(os.environ.get("YYHUB_CRASH_KILLS", "3"))
 MLLP_MESSAGES = int(os.environ.get("YYHUB_CRASH_MLLP", str(60 * KILLS + 60)))
 HTTP_REQUESTS = int(os.environ.get("YYHUB_CRASH_HTTP", str(20 * KILLS + 20)))
 SEED = int(os.environ.get("YYHUB_CRASH_SEED", "11"))
-
-
-def wait_until(condition: object, deadline_s: float, what: str) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_repeated_sigkill_loses_nothing_doubles_nothing(postgres_url: str,

@@ -24,19 +24,13 @@ from tests.fault_support import (
     register,
     send_http,
     send_mllp,
+    wait_until,
 )
 from tests.private_postgres import PrivatePostgres
 
 OUTAGE_SECONDS = float(os.environ.get("YYHUB_OUTAGE_SECONDS", "15"))  # bench: 30
 MLLP_MESSAGES = int(os.environ.get("YYHUB_OUTAGE_MLLP", "200"))
 HTTP_REQUESTS = int(os.environ.get("YYHUB_OUTAGE_HTTP", "60"))
-
-
-def wait_until(condition: object, deadline_s: float, what: str) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_database_outage_loses_nothing_and_recovers_without_restart(

@@ -1,0 +1,63 @@
+"""Acceptance 3 (short run): hostile and broken input at every door — HL7 v2 (the ER7 reader and
+the mappings), FHIR resources and Bundles, CSV/JSON record files. Whatever arrives is answered,
+never crashes the hub, and every refusal is kept with its reasons. `bench/fuzz.py` runs the same
+properties for 100,000 inputs per door."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.bootstrap import Hub, bootstrap
+from adapters.settings import Settings
+from tests.fuzz_doors import HL7_INPUT, check_fhir, check_hl7, check_records, fhir_body, record_file
+
+EXAMPLES = int(os.environ.get("YYHUB_FUZZ_EXAMPLES", "250"))
+SHORT = settings(max_examples=EXAMPLES, deadline=None, database=None,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                        HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def fuzzed_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """One hub per door's run: inputs pile up in it as they would in production."""
+    folder: Path = tmp_path_factory.mktemp("fuzz")
+    running = bootstrap(Settings(database_url=f"sqlite:///{folder}/hub.db"))
+    yield running
+    running.close()
+
+
+@SHORT
+@given(raw=HL7_INPUT)
+def test_a_hospital_sending_garbage_hl7_gets_an_ack_and_the_garbage_is_kept(
+        fuzzed_hub: Hub, raw: bytes) -> None:
+    check_hl7(fuzzed_hub, raw)
+
+
+@SHORT
+@given(body=fhir_body())
+def test_a_broken_fhir_client_gets_an_operation_outcome_never_a_crash(
+        fuzzed_hub: Hub, body: tuple[str, bytes]) -> None:
+    check_fhir(fuzzed_hub, *body)
+
+
+@SHORT
+@given(upload=record_file())
+def test_a_care_home_uploading_a_mangled_file_hears_why_record_by_record(
+        fuzzed_hub: Hub, upload: tuple[bytes, str]) -> None:
+    check_records(fuzzed_hub, *upload)
+
+
+@settings(max_examples=30, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(depth=st.integers(65, 50_000), opener=st.sampled_from(["[", '{"a":']))
+def test_json_nested_deeper_than_any_record_is_refused_with_a_reason(
+        fuzzed_hub: Hub, depth: int, opener: str) -> None:
+    body = (opener * depth).encode()
+    assert check_fhir(fuzzed_hub, "Patient", body) == 400
+    assert check_records(fuzzed_hub, body, "application/json") == "unreadable"
