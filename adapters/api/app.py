@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 
-from adapters.api.guards import BodyGuard, install_database_handler
+from adapters.api.guards import BodyGuard, document_refusals, install_database_handler
 from adapters.api.routes import (
     audit,
     elders,
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     limits = settings or (hub.settings if hub is not None else Settings())
     app.add_middleware(BodyGuard, max_bytes=limits.http_max_body_bytes)
     install_database_handler(app)
+    document_refusals(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -110,3 +110,39 @@ class BodyGuard:
                                 (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+def document_refusals(app: FastAPI) -> None:
+    """Make the OpenAPI document tell the truth about refusals: routes answer 422 with a plain
+    reason (a string or an object) as well as FastAPI's validation list, and any operation may
+    answer 503 (database unavailable) or, with a body, 413 (too large)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        schemas = document.get("components", {}).get("schemas", {})
+        detail = schemas.get("HTTPValidationError", {}).get("properties", {}).get("detail")
+        if detail is not None and "anyOf" not in detail:
+            schemas["HTTPValidationError"]["properties"]["detail"] = {
+                "title": "Detail", "anyOf": [
+                    {"type": "array", "items": {"anyOf": [
+                        {"$ref": "#/components/schemas/ValidationError"},
+                        {"type": "object", "description": "a problem: location and message"}]}},
+                    {"type": "string"}, {"type": "object"}]}
+        refusal = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+            "error": {"type": "string"}, "detail": {"type": "string"}}}}}}
+        for operations in document.get("paths", {}).values():
+            for method, operation in operations.items():
+                answers = operation.setdefault("responses", {})
+                answers.setdefault("503", {"description": "the database is unavailable; nothing "
+                                           "was recorded; send again after Retry-After seconds",
+                                           **refusal})
+                if method in ("post", "put", "patch"):
+                    answers.setdefault("413", {"description": "the body is over the size limit",
+                                               **refusal})
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
