@@ -15,6 +15,8 @@ _TOKENS = re.compile(rb'[\[\]{}"\\]')
 def json_depth_exceeds(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when brackets outside strings nest deeper than `limit` (cheap: one regex pass)."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # too few brackets to nest that deep (most bodies stop here)
     depth = 0
     in_string = escaped = False
     last_escape = -2
