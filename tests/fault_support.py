@@ -326,7 +326,8 @@ def figures(title: str, tally: Tally, audit: StoreAudit, **extra: Any) -> str:
              f"messages sent       {tally.sent}",
              f"acknowledged (AA/2xx) {tally.acknowledged}",
              f"not answered / 503  {tally.unanswered} / {tally.unavailable} (then resent)",
-             f"messages kept       {audit.received} (accepted {audit.accepted})",
+             f"messages kept       {audit.received} (accepted {audit.accepted}; each CSV file "
+             "is kept record by record)",
              f"facts stored        {audit.facts}",
              f"duplicates          {audit.duplicate_acceptances + audit.duplicate_facts}",
              f"lost                {audit.lost(tally)}",
