@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from adapters.bootstrap import Hub, bootstrap
+from adapters.hl7v2.mllp import FrameReader, frame
 from adapters.settings import Settings
 from tests.fuzz_doors import HL7_INPUT, check_fhir, check_hl7, check_records, fhir_body, record_file
 
@@ -70,3 +71,26 @@ def test_json_nested_deeper_than_any_record_is_refused_with_a_reason(
     body = (opener * depth).encode()
     assert check_fhir(fuzzed_hub, "Patient", body) == 400
     assert check_records(fuzzed_hub, body, "application/json") == "unreadable"
+
+
+PAYLOAD = st.binary(max_size=300).map(lambda b: b.replace(b"\x0b", b"").replace(b"\x1c", b""))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, database=None)
+@given(payloads=st.lists(PAYLOAD, max_size=8), junk=st.binary(max_size=40).map(
+    lambda b: b.replace(b"\x0b", b"")), cuts=st.lists(st.integers(0, 4000), max_size=12))
+def test_mllp_framing_finds_every_message_however_the_bytes_are_split(
+        payloads: list[bytes], junk: bytes, cuts: list[int]) -> None:
+    """Whatever TCP does to the stream (any split) and whatever junk precedes it, each framed
+    message comes out once, in order; frames over the limit are reported, never kept whole."""
+    stream = junk + b"".join(frame(p) for p in payloads)
+    reader = FrameReader(max_message_bytes=200)
+    events: list[tuple[str, bytes]] = []
+    start = 0
+    for cut in sorted({c % (len(stream) + 1) for c in cuts}) + [len(stream)]:
+        events += reader.feed(stream[start:cut])
+        start = cut
+    got = [(kind, body) for kind, body in events if kind != "garbage"]
+    assert [k for k, _ in got] == ["message" if len(p) <= 200 else "oversize" for p in payloads]
+    assert [b for k, b in got if k == "message"] == [p for p in payloads if len(p) <= 200]
+    assert len(reader._buffer) <= 201  # an oversize frame is dropped as it streams in
