@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.api.guards import BodyGuard, document_refusals, install_database_handler
 from adapters.api.routes import (
     audit,
     elders,
@@ -53,6 +54,10 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
                 running.close()
 
     app = FastAPI(title="Yiyang Hub 医养结合", version="0.1.0", lifespan=lifespan)
+    limits = settings or (hub.settings if hub is not None else Settings())
+    app.add_middleware(BodyGuard, max_bytes=limits.http_max_body_bytes)
+    install_database_handler(app)
+    document_refusals(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
