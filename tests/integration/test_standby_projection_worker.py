@@ -31,9 +31,12 @@ def wait_until(condition, seconds: float = 60) -> None:  # type: ignore[no-untyp
 
 
 def advisory_locks(hub: Hub) -> int:
+    """Advisory locks held in this test's database (others' suites share the server)."""
     with hub.read_model.engine.connect() as conn:
         return int(conn.execute(sa.text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")).scalar())
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )).scalar())
 
 
 @pytest.mark.postgres
