@@ -228,12 +228,10 @@ async def stats_page(request: Request, hub: HubDep, as_of: str = "") -> Response
     if caller.role != "regulator" and caller.organisation != "local":
         raise HTTPException(403, "regulators only")
     day = date.fromisoformat(as_of) if as_of else today(hub).date()
-    statistics = getattr(hub.app, "statistics", None)
-    report = (await run_in_threadpool(statistics, day, hub.settings.zone)
-              if statistics is not None else None)
+    report = await run_in_threadpool(hub.app.statistics, day, hub.settings.zone)
     indicators = [{**i, "extra": {k: v for k, v in i.items()
                                   if k not in STANDARD_FIELDS and v is not None}}
-                  for i in (report or {}).get("indicators", [])]
+                  for i in report["indicators"]]
     lang = lang_of(request)
     bars = {i["key"]: charts.bars([{**b, "label": " ".join(step_label(w, lang) for w in
                                                            str(b.get("label", "")).split())}
