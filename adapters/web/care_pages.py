@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.api.deps import HubDep, authorise_read, request_id, today, visible_elder_ids
 from adapters.api.routes.referrals import domain_errors, party_view, request_with_packet
 from adapters.web import charts
-from adapters.web.pages import _readable, lang_of, page_caller, render, templates
+from adapters.web.pages import lang_of, page_caller, readable, render, templates
 from hub.access import Caller
 from hub.referrals import STEP_LABELS, ReferralForm, ReturnForm, StepResult, handover_packet
 
@@ -80,7 +80,7 @@ async def refer_form(request: Request, hub: HubDep, elder_id: UUID, error: str =
                      values: dict[str, str] | None = None) -> Response:
     """The 转诊单, pre-filled from the handover packet the hub would send now."""
     caller = page_caller(request, hub)
-    await _readable(request, hub, caller, elder_id)
+    await readable(request, hub, caller, elder_id)
     profile = hub.read_model.profile(str(elder_id))
     if profile is None:
         raise HTTPException(404, "no such elder")
