@@ -29,9 +29,13 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 EXPIRING_DAYS = 90
 
 
+# On a page a return waiting to be received says so (the timeline's label is just 下转).
+PAGE_LABELS = {**STEP_LABELS, "sent": "下转待接收"}
+
+
 def step_label(step: str, lang: str) -> str:
     """A referral state or step as the desk says it (简体中文), or as it is in English."""
-    return step if lang == "en" else STEP_LABELS.get(step, step)
+    return step if lang == "en" else PAGE_LABELS.get(step, step)
 
 
 templates.env.globals["step_label"] = step_label
