@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from adapters.fhir.intake import FhirIntake
 from adapters.hl7v2.intake import Hl7Intake
 from adapters.hl7v2.referral_intake import ReferralHl7Intake
+from adapters.identity_review import CandidateFinder
 from adapters.records_intake import RecordIntake
 from adapters.referral_parts import ReferralParts, build_referral_parts
 from adapters.settings import Settings
@@ -36,6 +37,7 @@ class Hub:
     records: RecordIntake
     clock: Clock
     fhir: FhirIntake
+    identity: CandidateFinder
     _worker: threading.Thread | None = field(default=None, repr=False)
 
     def start_worker(self) -> None:
@@ -75,11 +77,17 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> H
                     record_many=transient_retry()(app.receive_many))
     sealer = Sealer(read_model.engine, app.recorder)
     sealer.create()
-    projector.after_pass = sealer.seal_new
+    identity = CandidateFinder(app, read_model, clock)
+
+    def after_pass() -> None:
+        sealer.seal_new()
+        identity.run()
+
+    projector.after_pass = after_pass
     eraser = Eraser(app, key_store, read_model,
                     also_forget=(referrals.views.t.referral,))
     hl7 = ReferralHl7Intake(hl7, referrals, read_model, projector)
     fhir = FhirIntake(app, settings.zone, record=record)
     records = RecordIntake(app, settings.zone, record=record)
     return Hub(settings, app, read_model, projector, hl7, sealer, eraser, referrals,
-               records, clock, fhir)
+               records, clock, fhir, identity)

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = 5
     mllp_port: int = 2575
     mllp_max_message_bytes: int = 4 * 1024 * 1024
+    # Limits (docs/operations.md): a silent MLLP connection is closed after this many seconds,
+    # at most this many MLLP connections at once, and HTTP bodies (files too) up to this size.
+    mllp_idle_timeout_seconds: float = 300
+    mllp_max_connections: int = 100
+    http_max_body_bytes: int = 16 * 1024 * 1024
 
     @property
     def zone(self) -> ZoneInfo:

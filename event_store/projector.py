@@ -27,6 +27,7 @@ from hub.elder import Elder
 from hub.erasure import Erasure
 from hub.errors import PersonalDataErased
 from hub.facts import CareStay, ContractStatus
+from hub.identity_review import MatchCandidate
 from hub.inbound import InboundMessage
 from hub.organisations import Organisation
 from hub.projections import profile, timeline
@@ -72,7 +73,7 @@ class ElderHandler:
                         "organisation": entry["source"]["organisation"],
                         "channel": entry["source"]["channel"], "entry": entry})
                 source = getattr(event, "source", None)
-                if source is not None:
+                if source is not None and not isinstance(event, profile.MERGE_EVENTS):
                     involved.add((elder_id, source.organisation))
                 relationship = care_relationship(elder_id, event)
                 if relationship is not None:
@@ -109,6 +110,43 @@ def care_relationship(elder_id: str, event: Any) -> dict[str, Any] | None:
         return {"elder_id": elder_id, "organisation": event.source.organisation,
                 "kind": "resident", "valid_from": event.occurred_at.date(), "valid_to": None}
     return None
+
+
+class MergeHandler:
+    """Which elder stream was merged into which: the read side composes the person from it."""
+
+    def handle(self, conn: Connection, tables: Tables, batch: list[tuple[int, Any]]) -> None:
+        t = tables.merge
+        for position, event in batch:
+            if isinstance(event, Elder.MergedInto):
+                upsert(conn, t, [{"elder_id": str(event.originator_id),
+                                  "into_id": str(event.survivor_id), "position": position}],
+                       ["elder_id"])
+            elif isinstance(event, Elder.Unmerged) and not event.was_survivor:
+                conn.execute(sa.delete(t).where(t.c.elder_id == str(event.originator_id)))
+
+
+class CandidateHandler:
+    """Look-alike pairs awaiting review, and the decisions taken on them."""
+
+    def handle(self, conn: Connection, tables: Tables, batch: list[tuple[int, Any]]) -> None:
+        t = tables.candidate
+        for position, event in batch:
+            key = str(event.originator_id) if isinstance(event, MatchCandidate.Event) else ""
+            if isinstance(event, MatchCandidate.Proposed):
+                upsert(conn, t, [{
+                    "candidate_id": key, "existing": str(event.existing),
+                    "newcomer": str(event.newcomer), "score": event.score,
+                    "grade": event.grade, "reasons": list(event.reasons), "status": "open",
+                    "found_at": utc_naive(event.found_at), "decided_by": None,
+                    "decision_reason": None, "decided_at": None, "position": position}],
+                    ["candidate_id"])
+            elif isinstance(event, MatchCandidate.Linked | MatchCandidate.MarkedDistinct):
+                conn.execute(sa.update(t).where(t.c.candidate_id == key).values(
+                    status="linked" if isinstance(event, MatchCandidate.Linked)
+                    else "distinct", decided_by=event.decided_by,
+                    decision_reason=event.reason, decided_at=utc_naive(event.decided_at),
+                    position=position))
 
 
 class OrganisationHandler:
@@ -222,14 +260,15 @@ class ErasureHandler:
         for _, event in batch:
             if isinstance(event, Erasure.Requested):
                 elder_id = str(event.elder_id)
-                for table in (tables.profile, tables.identifier, tables.timeline):
+                for table in (tables.profile, tables.identifier, tables.timeline,
+                              tables.match_key):
                     conn.execute(sa.delete(table).where(table.c.elder_id == elder_id))
 
 
 def default_handlers() -> list[Handler]:
     """The read models every hub keeps; features add their own handlers beside these."""
-    return [ElderHandler(), InboundHandler(), OrganisationHandler(), AuditHandler(),
-            ErasureHandler()]
+    return [ElderHandler(), MergeHandler(), CandidateHandler(), InboundHandler(),
+            OrganisationHandler(), AuditHandler(), ErasureHandler()]
 
 
 class Projector:

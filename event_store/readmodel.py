@@ -6,6 +6,8 @@ so the read model is always exactly the fold of the log up to that position.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -14,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from event_store.sql import create_engine, upsert, utc_naive  # noqa: F401  (re-exported)
+from hub.projections import profile as profile_fold
 
 
 @dataclass
@@ -29,6 +32,9 @@ class Tables:
     organisation: sa.Table
     relationship: sa.Table
     audit: sa.Table
+    merge: sa.Table
+    match_key: sa.Table
+    candidate: sa.Table
 
 
 def define_tables(prefix: str = "rm_") -> Tables:
@@ -98,8 +104,36 @@ def define_tables(prefix: str = "rm_") -> Tables:
         sa.Column("purpose", sa.String(500), nullable=False),
         sa.Column("request_id", sa.String(64), nullable=False),
         sa.Column("outcome", sa.String(20), nullable=False))
+    # One row per merged elder stream: the elder it was merged into (the person is the end of
+    # the chain). An unmerge deletes the row; the streams' own rows are never rewritten.
+    merge = sa.Table(
+        f"{prefix}elder_merge", md,
+        sa.Column("elder_id", sa.String(36), primary_key=True),
+        sa.Column("into_id", sa.String(36), nullable=False, index=True),
+        sa.Column("position", sa.BigInteger, nullable=False))
+    # Blocking keys of each elder stream (written by the candidate finder, which derives them
+    # from the profiles; a rebuild derives them again).
+    match_key = sa.Table(
+        f"{prefix}match_key", md,
+        sa.Column("key", sa.String(200), primary_key=True),
+        sa.Column("elder_id", sa.String(36), primary_key=True),
+        sa.Index(f"{prefix}match_key_elder", "elder_id"))
+    candidate = sa.Table(
+        f"{prefix}identity_candidate", md,
+        sa.Column("candidate_id", sa.String(36), primary_key=True),
+        sa.Column("existing", sa.String(36), nullable=False),
+        sa.Column("newcomer", sa.String(36), nullable=False),
+        sa.Column("score", sa.Integer, nullable=False),
+        sa.Column("grade", sa.String(20), nullable=False),
+        sa.Column("reasons", sa.JSON, nullable=False),
+        sa.Column("status", sa.String(20), nullable=False, index=True),
+        sa.Column("found_at", sa.DateTime, nullable=False),
+        sa.Column("decided_by", sa.String(200)),
+        sa.Column("decision_reason", sa.String(1000)),
+        sa.Column("decided_at", sa.DateTime),
+        sa.Column("position", sa.BigInteger, nullable=False))
     return Tables(md, tracking, profile, identifier, timeline, inbound, organisation,
-                  relationship, audit)
+                  relationship, audit, merge, match_key, candidate)
 
 
 class ReadModel:
@@ -121,11 +155,43 @@ class ReadModel:
                 self.t.tracking.c.projection == projection)).scalar()
         return int(value or 0)
 
+    def person_of(self, elder_id: str, conn: sa.Connection | None = None) -> str:
+        """The surviving elder of the person this elder's stream belongs to."""
+        t = self.t.merge
+        with _connection(self.engine, conn) as c:
+            seen = {elder_id}
+            while (into := c.execute(sa.select(t.c.into_id).where(
+                    t.c.elder_id == elder_id)).scalar()) is not None and into not in seen:
+                seen.add(into)
+                elder_id = into
+        return elder_id
+
+    def members(self, elder_id: str, conn: sa.Connection | None = None) -> list[str]:
+        """Every elder stream of this elder's person, the survivor first."""
+        t = self.t.merge
+        with _connection(self.engine, conn) as c:
+            person = self.person_of(elder_id, c)
+            found, frontier = [person], [person]
+            while frontier:
+                below = [r.elder_id for r in c.execute(
+                    sa.select(t.c.elder_id).where(t.c.into_id.in_(frontier))
+                    .order_by(t.c.position))]
+                below = [e for e in below if e not in found]
+                found.extend(below)
+                frontier = below
+        return found
+
     def profile(self, elder_id: str) -> dict[str, Any] | None:
+        """The person's profile: a merged person's is composed from their streams' profiles."""
+        p = self.t.profile
         with self.engine.connect() as conn:
-            document = conn.execute(sa.select(self.t.profile.c.document).where(
-                self.t.profile.c.elder_id == elder_id)).scalar()
-        return document
+            members = self.members(elder_id, conn)
+            documents = {r.elder_id: r.document for r in conn.execute(
+                sa.select(p.c.elder_id, p.c.document).where(p.c.elder_id.in_(members)))}
+        if len(members) == 1:
+            return documents.get(elder_id)
+        held = [documents[m] for m in members if m in documents]
+        return profile_fold.combine(members[0], held) if held else None
 
     def all_profiles(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -144,10 +210,17 @@ class ReadModel:
             rows = conn.execute(query.order_by(ident.c.elder_id)).all()
         found: dict[str, dict[str, Any]] = {}
         for row in rows:
-            item = found.setdefault(row.elder_id, {"id": row.elder_id, "name": row.name or "",
-                                                   "matched": []})
+            person = self.person_of(row.elder_id)
+            item = found.setdefault(person, {"id": person, "name": row.name or "",
+                                             "matched": []})
+            if person != row.elder_id:
+                item["name"] = self._name(person) or item["name"]
             item["matched"].append({"system": row.system, "value": row.value})
         return list(found.values())
+
+    def _name(self, person: str) -> str:
+        document = self.profile(person) or {}
+        return str(document.get("demographics", {}).get("name", ""))
 
     def inbound_counts(self) -> dict[tuple[str, str], int]:
         """Received messages by (channel, outcome)."""
@@ -164,7 +237,8 @@ class ReadModel:
             rows = conn.execute(sa.select(t.c.elder_id, t.c.name)
                                 .where(t.c.name.contains(name, autoescape=True))
                                 .order_by(t.c.name).limit(limit)).all()
-        return [{"id": r.elder_id, "name": r.name, "matched": []} for r in rows]
+        people = dict.fromkeys(self.person_of(r.elder_id) for r in rows)
+        return [{"id": p, "name": self._name(p), "matched": []} for p in people]
 
     def timeline(self, elder_id: str, *, kinds: list[str] | None = None,
                  channels: list[str] | None = None, since: datetime | None = None,
@@ -175,7 +249,7 @@ class ReadModel:
         """Entries in the order things happened; `after` is the (occurred_at, position) cursor."""
         t = self.t.timeline
         query = sa.select(t.c.position, t.c.occurred_at, t.c.entry).where(
-            t.c.elder_id == elder_id)
+            t.c.elder_id.in_(self.members(elder_id)))
         if kinds:
             query = query.where(t.c.kind.in_(kinds))
         if channels:
@@ -222,8 +296,9 @@ class ReadModel:
     def relationships(self, elder_id: str) -> list[dict[str, Any]]:
         t = self.t.relationship
         with self.engine.connect() as conn:
+            # Access follows a merge: a relationship with any of the person's streams counts.
             return [dict(r._mapping) for r in conn.execute(
-                sa.select(t).where(t.c.elder_id == elder_id))]
+                sa.select(t).where(t.c.elder_id.in_(self.members(elder_id, conn))))]
 
     def elders_of(self, organisation: str, kinds: list[str]) -> list[dict[str, Any]]:
         """Elders with one of these relationships to an organisation (a care home's residents)."""
@@ -271,6 +346,19 @@ class ReadModel:
             return [{**r._mapping, "read_at": r.read_at.isoformat() + "Z"}
                     for r in conn.execute(query.order_by(t.c.position.desc()).limit(limit))]
 
+    def candidates(self, status: str | None = "open", limit: int = 200
+                   ) -> list[dict[str, Any]]:
+        """Look-alike pairs for review, highest score first."""
+        t = self.t.candidate
+        query = sa.select(t)
+        if status:
+            query = query.where(t.c.status == status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.c.score.desc(), t.c.position).limit(limit))
+            return [{**r._mapping, "found_at": r.found_at.isoformat() + "Z",
+                     "decided_at": r.decided_at.isoformat() + "Z" if r.decided_at else None}
+                    for r in rows]
+
     def inbound(self, outcome: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         t = self.t.inbound
         query = sa.select(t)
@@ -289,3 +377,13 @@ def _source_kind_filter(t: sa.Table, kinds: list[str]) -> Any:
     if "hospital" in kinds:
         conditions.append(sa.and_(*(sa.not_(t.c.channel.like(f"{k}:%")) for k in named)))
     return sa.or_(*conditions) if conditions else sa.false()
+
+
+@contextlib.contextmanager
+def _connection(engine: Engine, conn: sa.Connection | None) -> Iterator[sa.Connection]:
+    """The caller's connection when it has one (one snapshot for a composed read)."""
+    if conn is not None:
+        yield conn
+        return
+    with engine.connect() as own:
+        yield own

@@ -14,6 +14,7 @@ from tenacity import (
     retry,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential,
 )
 
@@ -34,12 +35,14 @@ TRANSIENT = (OperationalError, InterfaceError, sqlalchemy.exc.OperationalError,
              sqlalchemy.exc.InterfaceError)
 
 
-def transient_retry(attempts: int = 5, max_wait: float = 2.0) -> Callable[[Callable[..., T]],
-                                                                          Callable[..., T]]:
-    """Retry a database call a few times with backoff; every retry is logged."""
+def transient_retry(attempts: int = 5, max_wait: float = 2.0, max_delay: float = 10.0
+                    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Retry a database call a few times with backoff; every retry is logged. Bounded in
+    attempts and in time, so a caller waiting on the answer hears "not committed" while it is
+    still listening (see docs/operations.md)."""
     return retry(
         retry=retry_if_exception_type(TRANSIENT),
-        stop=stop_after_attempt(attempts),
+        stop=stop_after_attempt(attempts) | stop_after_delay(max_delay),
         wait=wait_exponential(multiplier=0.05, max=max_wait),
         before_sleep=_count_and_log,
         reraise=True,

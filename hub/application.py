@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
@@ -24,6 +25,7 @@ from hub.erasure import Erasure, clinical_retention_end
 from hub.errors import HubError, PersonalDataErased
 from hub.facts import Demographics, Encounter, Fact
 from hub.identity import IdentifierIndex, strength
+from hub.identity_review import MatchCandidate
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
 from hub.organisations import Organisation
 from hub.projections import statistics as statistics_fold
@@ -47,6 +49,17 @@ class DatedFact:
 
 
 @dataclass(frozen=True)
+class MergeRequest:
+    """A sender says its subject and another record are one person (HL7 A40's MRG, a FHIR
+    Patient.link); `subject_survives` says which of the two keeps the person."""
+
+    other: tuple[Identifier, ...] = ()
+    other_elder_id: UUID | None = None
+    subject_survives: bool = True
+    location: str = ""
+
+
+@dataclass(frozen=True)
 class SubjectRecord:
     """The facts one message states about one person, and how it identifies them."""
 
@@ -63,6 +76,8 @@ class SubjectRecord:
     # Conditional create (FHIR If-None-Exist): state nothing about someone already known. Checked
     # on every retry, so concurrent creates of one person leave exactly one set of facts.
     only_if_new: bool = False
+    # Other records this subject is the same person as (merged after the facts are recorded).
+    merges: tuple[MergeRequest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,44 @@ class _Resolution:
     elder: Elder
     new_indexes: list[IdentifierIndex] = field(default_factory=list)
     known_before: bool = False
+
+
+def _person(work: _UnitOfWork, elder_id: UUID) -> UUID:
+    """Follow merges to the surviving elder (merges only ever join two survivors: no cycles)."""
+    seen = {elder_id}
+    elder = work.get(elder_id)
+    while isinstance(elder, Elder) and elder.merged_into is not None \
+            and elder.merged_into not in seen:
+        seen.add(elder.merged_into)
+        elder = work.get(elder.merged_into)
+    return elder.id if isinstance(elder, Elder) else elder_id
+
+
+def _merge(work: _UnitOfWork, survivor_id: UUID, merged_id: UUID, *, decided_by: str,
+           reason: str, source: Source, occurred_at: datetime) -> bool:
+    """Record a merge on both persons' surviving elders; False when they are one already."""
+    survivor_id, merged_id = _person(work, survivor_id), _person(work, merged_id)
+    if survivor_id == merged_id:
+        return False
+    survivor, merged = work.get(survivor_id), work.get(merged_id)
+    merged.merge_into(survivor_id=survivor_id, decided_by=decided_by, reason=reason,
+                      source=source, occurred_at=occurred_at)
+    survivor.absorb(merged_id=merged_id, decided_by=decided_by, reason=reason, source=source,
+                    occurred_at=occurred_at)
+    work.add(survivor, merged)
+    return True
+
+
+def _warn_unlinkable(identifiers: tuple[Identifier, ...], warnings: list[Problem]) -> None:
+    """Tell the sender, whatever the channel, that an identifier was kept but will never link
+    (a 身份证 failing GB 11643); a mapping that already said so is not repeated."""
+    for identifier in identifiers:
+        if identifier.linkable or any(w.code == "identifier-invalid" and identifier.value
+                                      in w.message for w in warnings):
+            continue
+        warnings.append(Problem(
+            "identifier-invalid", f"identifier {identifier.value} ({identifier.system}) fails "
+            "validation; kept on the record but not used to link", severity="warning"))
 
 
 class UnknownSubject(Exception):
@@ -354,6 +407,9 @@ class HubApplication(Application[UUID]):
                                              occurred_at=dated.occurred_at)
                 fact_count += 1
             work.add(resolution.elder, *resolution.new_indexes)
+            for request in subject.merges:
+                self._merge_requested(work, resolution.elder, request, source,
+                                      subject.occurred_at, warnings)
         return Receipt(message.id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
                        None, fact_count)
 
@@ -374,7 +430,7 @@ class HubApplication(Application[UUID]):
             elder = work.get(elder_ids[0])
             if subject.only_if_new:
                 return _Resolution(elder, known_before=True)
-            if len(elder_ids) > 1:
+            if len({_person(work, e) for e in elder_ids}) > 1:
                 warnings.append(Problem(
                     "identity-conflict",
                     "identifiers in this message belong to different elders; facts were "
@@ -391,6 +447,7 @@ class HubApplication(Application[UUID]):
                           occurred_at=subject.occurred_at)
             work.add(elder)
         resolution = _Resolution(elder)
+        _warn_unlinkable(subject.identifiers, warnings)
         for identifier in subject.identifiers:
             if identifier.key in known or elder.has_identifier(identifier):
                 continue
@@ -401,6 +458,117 @@ class HubApplication(Application[UUID]):
                 work.add(index)
                 resolution.new_indexes.append(index)
         return resolution
+
+    def _merge_requested(self, work: _UnitOfWork, subject: Elder, request: MergeRequest,
+                         source: Source, occurred_at: datetime, warnings: list[Problem]) -> None:
+        """Merge the record a sender names into its subject (or the subject into it)."""
+        other_id = request.other_elder_id
+        if other_id is None or not isinstance(work.get(other_id), Elder):
+            other_id = next((found for i in request.other if i.linkable
+                             if (found := work.elder_of(IdentifierIndex.create_id(i)))), None)
+        if other_id is None:
+            # A record the hub never saw: its identifiers now name the survivor, so a late
+            # message under the old number finds the person. Nothing else to merge.
+            if request.subject_survives:
+                for identifier in request.other:
+                    if not subject.has_identifier(identifier) and identifier.linkable:
+                        subject.link_identifier(identifier=identifier, source=source,
+                                                occurred_at=occurred_at)
+                        work.add(IdentifierIndex(identifier=identifier, elder_id=subject.id))
+            warnings.append(Problem(
+                "merge-unknown-record", "the record to merge names no elder the hub knows"
+                + ("; its identifiers now name the surviving elder"
+                   if request.subject_survives else "; nothing was merged"),
+                request.location, severity="warning"))
+            return
+        survivor, merged = (subject.id, other_id) if request.subject_survives \
+            else (other_id, subject.id)
+        done = _merge(work, survivor, merged, decided_by=source.organisation,
+                      reason=f"merge stated by {source.organisation} ({source.channel})",
+                      source=source, occurred_at=occurred_at)
+        if not done:
+            warnings.append(Problem("already-merged", "the two records are already one person",
+                                    request.location, severity="warning"))
+
+    def _save_decision(self, decide: Callable[[_UnitOfWork], bool]) -> int | None:
+        """Save what an operator decided; decided again on fresh aggregates when a concurrent
+        writer changed one of them. None when the decision changed nothing."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            work = _UnitOfWork(self)
+            if not decide(work):
+                return None
+            try:
+                return self.save(*work.changed())[-1].notification.id
+            except IntegrityError:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def merge(self, survivor_id: UUID, merged_id: UUID, *, decided_by: str, reason: str,
+              occurred_at: datetime) -> int | None:
+        """An operator's decision that two elders are one person; returns the position, or
+        None when they already are. Merging a person that absorbed others takes them along."""
+        source = Source(decided_by, "identity-review", uuid4())
+
+        def decide(work: _UnitOfWork) -> bool:
+            for elder_id in (survivor_id, merged_id):
+                if not isinstance(work.get(elder_id), Elder):
+                    raise HubError(f"no elder {elder_id}")
+            return _merge(work, survivor_id, merged_id, decided_by=decided_by, reason=reason,
+                          source=source, occurred_at=occurred_at)
+        return self._save_decision(decide)
+
+    def unmerge(self, merged_id: UUID, *, decided_by: str, reason: str,
+                occurred_at: datetime) -> int | None:
+        """Undo a merge: the elder and what it absorbed are their own person again. Facts were
+        never moved, so both are exactly what their own streams say, in between included."""
+        source = Source(decided_by, "identity-review", uuid4())
+
+        def decide(work: _UnitOfWork) -> bool:
+            merged = work.get(merged_id)
+            if not isinstance(merged, Elder) or merged.merged_into is None:
+                raise HubError(f"elder {merged_id} is not merged into anyone")
+            survivor = work.get(merged.merged_into)
+            for elder, partner, was_survivor in ((merged, survivor.id, False),
+                                                 (survivor, merged.id, True)):
+                elder.unmerge(partner_id=partner, was_survivor=was_survivor,
+                              decided_by=decided_by, reason=reason, source=source,
+                              occurred_at=occurred_at)
+            return True
+        return self._save_decision(decide)
+
+    def propose_candidate(self, existing: UUID, newcomer: UUID, score: int, grade: str,
+                          reasons: tuple[str, ...], found_at: datetime) -> int | None:
+        """Put a look-alike pair in front of an operator once; None if it was already."""
+        candidate_id = MatchCandidate.create_id(existing, newcomer)
+        if self._get_or_none(candidate_id) is not None:
+            return None
+        candidate = MatchCandidate(existing=existing, newcomer=newcomer, score=score,
+                                   grade=grade, reasons=tuple(reasons), found_at=found_at)
+        try:
+            return self.save(candidate)[-1].notification.id
+        except IntegrityError:
+            return None  # another worker proposed the same pair at the same moment
+
+    def decide_candidate(self, candidate_id: UUID, *, link: bool, decided_by: str,
+                         reason: str, decided_at: datetime) -> int | None:
+        """An operator's decision on a candidate; linking merges the newcomer into the elder
+        known first, in the same save as the decision."""
+        def decide(work: _UnitOfWork) -> bool:
+            candidate = work.get(candidate_id)
+            if not isinstance(candidate, MatchCandidate):
+                raise HubError(f"no candidate {candidate_id}")
+            candidate.decide(link, decided_by=decided_by, reason=reason, decided_at=decided_at)
+            if link:
+                _merge(work, candidate.existing, candidate.newcomer, decided_by=decided_by,
+                       reason=reason, source=Source(decided_by, "identity-review", candidate.id),
+                       occurred_at=decided_at)
+            return True
+        return self._save_decision(decide)
+
+    def person_of(self, elder_id: UUID) -> UUID:
+        """The elder whose person this elder's stream belongs to (itself unless merged)."""
+        return _person(_UnitOfWork(self), elder_id)
 
     def elder_for(self, identifier: Identifier) -> UUID | None:
         """The elder an identifier belongs to, from the write side (no projection lag)."""

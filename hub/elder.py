@@ -25,6 +25,10 @@ class Elder(Aggregate):
         """The elder's id is derived from the identifier that first named them."""
         return uuid5(ELDER_NAMESPACE, master_identifier.key)
 
+    # Merge state (class defaults keep streams recorded before merges existed readable).
+    merged_into: UUID | None = None
+    absorbed: tuple[UUID, ...] = ()
+
     @event("Registered")
     def __init__(self, master_identifier: Identifier, source: Source, occurred_at: datetime):
         self.master_identifier = master_identifier
@@ -37,6 +41,26 @@ class Elder(Aggregate):
     @event("FactRecorded")
     def record_fact(self, fact: Fact, source: Source, occurred_at: datetime) -> None:
         """Facts change no state the aggregate guards; they are kept in the event only."""
+
+    # Merge and unmerge are stated on both elders, so each stream tells its own story and the
+    # read side can compose (and later split) the person without rewriting any fact.
+    @event("MergedInto")
+    def merge_into(self, survivor_id: UUID, decided_by: str, reason: str, source: Source,
+                   occurred_at: datetime) -> None:
+        self.merged_into = survivor_id
+
+    @event("Absorbed")
+    def absorb(self, merged_id: UUID, decided_by: str, reason: str, source: Source,
+               occurred_at: datetime) -> None:
+        self.absorbed = (*self.absorbed, merged_id)
+
+    @event("Unmerged")
+    def unmerge(self, partner_id: UUID, was_survivor: bool, decided_by: str, reason: str,
+                source: Source, occurred_at: datetime) -> None:
+        if was_survivor:
+            self.absorbed = tuple(e for e in self.absorbed if e != partner_id)
+        else:
+            self.merged_into = None
 
     def has_identifier(self, identifier: Identifier) -> bool:
         return any(i.system == identifier.system and i.value == identifier.value

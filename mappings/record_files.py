@@ -16,6 +16,7 @@ from typing import Any
 
 from hub.values import Problem
 from mappings.errors import UnreadableMessage
+from mappings.limits import json_depth_exceeds, too_deep_message
 from mappings.records import COMMON, FIELDS, known_column
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -124,6 +125,8 @@ def _csv_where(number: int, field: str, header: list[str]) -> str:
 
 
 def read_json(text: str) -> list[Row]:
+    if json_depth_exceeds(text):
+        raise unreadable(too_deep_message())
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:

@@ -31,12 +31,14 @@ def client_as(app_client: TestClient, key: str, purpose: str = "") -> TestClient
     return app_client
 
 
-_registered: dict[tuple[int, str], str] = {}
+_registered: dict[tuple[str, str], str] = {}
 
 
 def as_sender(hub: Hub, code: str, role: str = "hospital", purpose: str = "") -> dict[str, str]:
     """Headers of an organisation, registered on first use (one key per hub and code)."""
-    key = _registered.get((id(hub), code))
+    # Keyed by the database, not id(hub): a later hub may reuse a freed hub's id.
+    where = hub.settings.database_url
+    key = _registered.get((where, code))
     if key is None:
-        key = _registered[(id(hub), code)] = register(hub, code, role, (code,))
+        key = _registered[(where, code)] = register(hub, code, role, (code,))
     return headers(key, purpose)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
+from tests.private_postgres import PrivatePostgres, binaries, private_postgres
 
 PG_SERVER = os.environ.get("YYHUB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -70,3 +71,12 @@ def postgres_hub(postgres_url: str) -> Iterator[Hub]:
     running = bootstrap(Settings(database_url=postgres_url, projection_batch_size=50))
     yield running
     running.close()
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL of this test's own that it may stop and start (never the shared one)."""
+    if binaries() is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    with private_postgres() as server:
+        yield server

@@ -14,12 +14,14 @@ from adapters.hl7v2.mllp import MllpListener
 
 
 @contextmanager
-def running_listener(hub: Hub, max_message_bytes: int = 1024 * 1024) -> Iterator[MllpListener]:
+def running_listener(hub: Hub, max_message_bytes: int = 1024 * 1024,
+                     **limits: float) -> Iterator[MllpListener]:
     """The listener served from its own event loop thread, as `yyhub mllp` serves it."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="mllp-test-loop", daemon=True)
     thread.start()
-    listener = MllpListener(hub.hl7.receive_many, max_message_bytes=max_message_bytes)
+    listener = MllpListener(hub.hl7.receive_many, max_message_bytes=max_message_bytes,
+                            **limits)  # type: ignore[arg-type]
     asyncio.run_coroutine_threadsafe(listener.start("127.0.0.1", 0), loop).result(10)
     try:
         yield listener

@@ -33,15 +33,21 @@ DISTRICTS = ["莞城区", "南城区", "东城区", "万江区", "石龙镇", "�
 STREETS = ["东正路", "鸿福路", "东纵路", "运河路", "人民路", "环城路", "学院路", "新城路"]
 
 
-def resident_id_for(rng: random.Random, birth: date, sex: str) -> str:
+def resident_id_for(rng: random.Random, birth: date, sex: str,
+                    issued: set[str] | None = None) -> str:
+    """A valid 身份证号 no one in `issued` holds: a real number names one person only."""
     while True:
         sequence = rng.randrange(0, 500) * 2 + (1 if sex == "1" else 0)
         first17 = f"442527{birth:%Y%m%d}{sequence:03d}"
         number = first17 + ric.calc_check_digit(first17 + "0")
         try:
-            return str(ric.validate(number))
+            number = str(ric.validate(number))
         except Exception:  # noqa: BLE001 - a rare invalid sequence: draw again
             continue
+        if issued is None or number not in issued:
+            if issued is not None:
+                issued.add(number)
+            return number
 
 
 def mistype(rng: random.Random, text: str) -> str:
@@ -60,6 +66,7 @@ def population(persons: int, seed: int = 7) -> list[tuple[str, PersonRecord]]:
     """(true person id, record) pairs."""
     rng = random.Random(seed)
     out: list[tuple[str, PersonRecord]] = []
+    issued: set[str] = set()
     person = 0
     while person < persons:
         sex = rng.choice("12")
@@ -73,7 +80,7 @@ def population(persons: int, seed: int = 7) -> list[tuple[str, PersonRecord]]:
         for given in names:
             truth = f"P{person}"
             base = PersonRecord(f"{truth}-0", surname + given, birth, sex, phone, address,
-                                resident_id_for(rng, birth, sex))
+                                resident_id_for(rng, birth, sex, issued))
             out.append((truth, base))
             for copy in range(1, rng.choice((1, 2, 2, 3))):
                 out.append((truth, _noisy(rng, replace(base, record_id=f"{truth}-{copy}"))))

@@ -9,12 +9,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.api.guards import BodyGuard, document_refusals, install_database_handler
 from adapters.api.routes import (
     audit,
     elders,
     erasure,
     fhir,
     hl7v2,
+    identity,
     inbound,
     metrics,
     organisations,
@@ -52,6 +54,10 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
                 running.close()
 
     app = FastAPI(title="Yiyang Hub 医养结合", version="0.1.0", lifespan=lifespan)
+    limits = settings or (hub.settings if hub is not None else Settings())
+    app.add_middleware(BodyGuard, max_bytes=limits.http_max_body_bytes)
+    install_database_handler(app)
+    document_refusals(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:
@@ -66,6 +72,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
     app.include_router(audit.router)
     app.include_router(organisations.router)
     app.include_router(erasure.router)
+    app.include_router(identity.router)
     app.include_router(metrics.router)
     app.include_router(stats.router)
     app.include_router(pages.router)

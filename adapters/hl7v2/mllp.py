@@ -6,6 +6,13 @@ returns, that is after the message and its facts are committed. Messages a sende
 sent when the listener reads (pipelined) are committed together in one save, then each is
 answered, in the order they arrived. Bytes outside a frame are logged and skipped, never fatal.
 A frame longer than the configured maximum is answered AR and discarded.
+
+Faults (docs/operations.md): when the commit fails even after the bounded retries (the database
+is down), the listener sends no ACK and closes the connection. Not an AE: many engines treat AE
+as final and move on, while a missing ACK makes every engine resend after reconnecting — and a
+resend of something that was committed after all is recognised by its control id. A connection
+silent for `idle_timeout` seconds is closed (a stalled sender holds no worker), and connections
+beyond `max_connections` are closed at once, each logged and counted for /metrics.
 """
 
 from __future__ import annotations
@@ -28,6 +35,14 @@ END_BLOCK = b"\x1c\x0d"
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DEFAULT_MAX_BATCH = 200  # messages already waiting on one connection share one commit
 CHANNEL = "mllp"
+DEFAULT_IDLE_TIMEOUT = 300.0
+DEFAULT_MAX_CONNECTIONS = 100
+# What this process's listeners refused or left unanswered (for /metrics).
+MLLP_FAULTS = {"unacknowledged": 0, "idle_closed": 0, "over_connection_cap": 0, "oversize": 0}
+
+
+class CommitFailed(Exception):
+    """The batch could not be committed: nothing was acknowledged, the connection is closed."""
 
 
 def frame(payload: bytes) -> bytes:
@@ -105,8 +120,13 @@ class MllpListener:
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                  max_batch: int = DEFAULT_MAX_BATCH,
                  executor: Executor | None = None,
-                 after_commit: Callable[[], None] | None = None):
+                 after_commit: Callable[[], None] | None = None,
+                 idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
         self.receive_many = receive_many
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.connections = 0
         self.max_message_bytes = max_message_bytes
         self.max_batch = max_batch
         self.executor = executor
@@ -135,7 +155,15 @@ class MllpListener:
         if not batch:
             return
         loop = asyncio.get_running_loop()
-        answers = await loop.run_in_executor(self.executor, self.receive_many, batch, CHANNEL)
+        try:
+            answers = await loop.run_in_executor(self.executor, self.receive_many, batch,
+                                                 CHANNEL)
+        except Exception as error:
+            MLLP_FAULTS["unacknowledged"] += len(batch)
+            log.error("MLLP: %d message(s) not committed (%s: %s); no ACK sent, closing the "
+                      "connection so the sender resends", len(batch), type(error).__name__,
+                      str(error).splitlines()[0] if str(error) else "")
+            raise CommitFailed from error
         for answer in answers:
             writer.write(frame(encode_ack(answer.ack)))
         await writer.drain()
@@ -150,10 +178,25 @@ class MllpListener:
     async def _serve_connection(self, reader: asyncio.StreamReader,
                                 writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
+        if self.connections >= self.max_connections:
+            MLLP_FAULTS["over_connection_cap"] += 1
+            log.warning("MLLP %s: refused, already %d connections (the cap)", peer,
+                        self.connections)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            return
+        self.connections += 1
         frames = FrameReader(self.max_message_bytes)
         try:
             while True:
-                data = await reader.read(65536)
+                try:
+                    data = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
+                except TimeoutError:
+                    MLLP_FAULTS["idle_closed"] += 1
+                    log.warning("MLLP %s: nothing received for %.0f s; connection closed", peer,
+                                self.idle_timeout)
+                    break
                 if not data:
                     break
                 batch: list[bytes] = []
@@ -170,6 +213,7 @@ class MllpListener:
                         log.warning("MLLP %s: %d bytes outside a frame skipped: %r", peer,
                                     len(payload), payload[:60])
                     else:
+                        MLLP_FAULTS["oversize"] += 1
                         log.warning("MLLP %s: message over %d bytes refused", peer,
                                     self.max_message_bytes)
                         writer.write(frame(oversize_ack(payload, self.max_message_bytes)))
@@ -177,7 +221,10 @@ class MllpListener:
                 await writer.drain()
         except (ConnectionResetError, BrokenPipeError) as error:
             log.info("MLLP %s: connection lost (%s)", peer, error)
+        except CommitFailed:
+            pass  # logged where it happened; closing is the answer
         finally:
+            self.connections -= 1
             writer.close()
             with contextlib.suppress(ConnectionResetError, BrokenPipeError):
                 await writer.wait_closed()

@@ -22,7 +22,9 @@ def mllp_listener(hub: Hub) -> MllpListener:
 
     return MllpListener(receive_many,
                         max_message_bytes=hub.settings.mllp_max_message_bytes,
-                        after_commit=hub.projector.nudge)
+                        after_commit=hub.projector.nudge,
+                        idle_timeout=hub.settings.mllp_idle_timeout_seconds,
+                        max_connections=hub.settings.mllp_max_connections)
 
 
 async def serve_mllp(settings: Settings, host: str, port: int, worker: bool = True) -> None:

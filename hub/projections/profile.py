@@ -15,6 +15,7 @@ from hub.facts import FACT_KINDS, Demographics, Fact
 from hub.values import plain
 
 Profile = dict[str, Any]
+MERGE_EVENTS = (Elder.MergedInto, Elder.Absorbed, Elder.Unmerged)
 
 # Fact kinds kept as a list of current items, one per fact key, under their profile section.
 LIST_SECTIONS: dict[str, str] = {kind: cls.section for kind, cls in FACT_KINDS.items()
@@ -36,7 +37,12 @@ def initial(elder_id: UUID | str) -> Profile:
 
 
 def apply(state: Profile, event: Any) -> Profile:
-    """Fold one event of the elder's stream into the profile; returns a new profile."""
+    """Fold one event of the elder's stream into the profile; returns a new profile.
+
+    Merge events leave a stream's own profile as it was: a merged person is composed from
+    their streams' profiles (`combine`), so an unmerge gives each back exactly."""
+    if isinstance(event, MERGE_EVENTS):
+        return state
     new = {**state, "events_applied": state["events_applied"] + 1,
            "last_recorded_at": event.timestamp.isoformat()}
     if isinstance(event, Elder.Registered):
@@ -103,4 +109,45 @@ def fold(elder_id: UUID | str, events: Any) -> Profile:
     state = initial(elder_id)
     for event in events:
         state = apply(state, event)
+    return state
+
+
+def combine(person_id: UUID | str, profiles: list[Profile]) -> Profile:
+    """One person's profile from the profiles of the streams merged into them (the survivor's
+    first): every identifier, and per item and field what happened last, as one fold of all
+    their events would choose. Pure; the streams' own profiles are not changed."""
+    state = initial(person_id)
+    seen: set[tuple[str, str]] = set()
+    for document in profiles:
+        for identifier in document["identifiers"]:
+            key = (identifier["system"], identifier["value"])
+            if key not in seen:
+                seen.add(key)
+                state["identifiers"].append(identifier)
+        for name, held in document["demographics_provenance"].items():
+            mine = state["demographics_provenance"].get(name)
+            if mine is None or _not_earlier(held["occurred_at"], mine["occurred_at"]):
+                state["demographics"][name] = document["demographics"][name]
+                state["demographics_provenance"][name] = held
+        for section in LIST_SECTIONS.values():
+            items = state[section]
+            for item in document.get(section, []):
+                for i, current in enumerate(items):
+                    if current["key"] == item["key"]:
+                        if _not_earlier(item["occurred_at"], current["occurred_at"]):
+                            items[i] = item
+                        break
+                else:
+                    items.append(item)
+        for cls in FACT_KINDS.values():
+            if cls.current and document.get(cls.current) is not None:
+                held, mine = document[cls.current], state[cls.current]
+                if mine is None or _not_earlier(held["occurred_at"], mine["occurred_at"]):
+                    state[cls.current] = held
+        state["events_applied"] += document["events_applied"]
+        if document["last_recorded_at"] and (
+                state["last_recorded_at"] is None
+                or _not_earlier(document["last_recorded_at"], state["last_recorded_at"])):
+            state["last_recorded_at"] = document["last_recorded_at"]
+    state["members"] = [document["elder_id"] for document in profiles]
     return state

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from hub.values import Problem
 from mappings.errors import MappingError
+from mappings.limits import json_depth_exceeds, too_deep_message
 
 # Types whose content becomes facts; others are kept raw and answered "not supported".
 SUPPORTED_TYPES = (
@@ -30,9 +31,11 @@ class UnsupportedType(MappingError):
 
 def parse_json(raw: bytes) -> dict[str, Any]:
     """The JSON object in a request body, or a MappingError saying why it is not one."""
+    if json_depth_exceeds(raw):
+        raise MappingError(Problem("json-too-deep", too_deep_message(), ""))
     try:
         data = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise MappingError(Problem("invalid-json", f"body is not JSON: {error}", "")) from error
     if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
         raise MappingError(Problem("invalid-resource",

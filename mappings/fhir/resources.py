@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from hub.application import DatedFact, SubjectRecord
+from hub.application import DatedFact, MergeRequest, SubjectRecord
 from hub.facts import (
     Allergy,
     CarePlan,
@@ -242,7 +242,21 @@ def patient(resource: Any, ctx: Context) -> SubjectRecord:
             phone=next((t.value for t in contact.telecom or () if t.value), "") or ""))
     own = UUID(resource.id) if resource.id and _is_uuid(resource.id) else None
     return SubjectRecord(ids, tuple(DatedFact(f, occurred_at) for f in facts), occurred_at,
-                         elder_id=own)
+                         elder_id=own, merges=patient_links(resource, ctx))
+
+
+def patient_links(resource: Any, ctx: Context) -> tuple[MergeRequest, ...]:
+    """Patient.link `replaced-by` (this record merges into the other) and `replaces` (the other
+    merges into this one); `refer` and `seealso` only point and are not merges."""
+    merges = []
+    for i, link in enumerate(resource.link or ()):
+        if link.type not in ("replaced-by", "replaces"):
+            continue
+        where = f"{ctx.base or 'Patient'}.link[{i}].other"
+        other = subject_record(link.other, where, ctx, [], ctx.received_at)
+        merges.append(MergeRequest(other=other.identifiers, other_elder_id=other.elder_id,
+                                   subject_survives=link.type == "replaces", location=where))
+    return tuple(merges)
 
 
 def person_name(name: Any) -> str:

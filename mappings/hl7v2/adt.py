@@ -6,9 +6,10 @@ raises `MappingError` naming the segment, field and reason for each problem.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, tzinfo
 
-from hub.application import DatedFact, MappedMessage, SubjectRecord
+from hub.application import DatedFact, MappedMessage, MergeRequest, SubjectRecord
 from hub.facts import Allergy, Contact, Demographics, Diagnosis, Encounter, Fact, Procedure
 from hub.values import Coding, Identifier, Problem
 from mappings import codes, identifiers
@@ -21,7 +22,7 @@ ENCOUNTER_EVENTS = {
     "A01": "admitted", "A02": "transferred", "A03": "discharged", "A04": "registered",
     "A05": "pre-admitted", "A06": "changed-to-inpatient", "A07": "changed-to-outpatient",
     "A08": "updated", "A11": "admission-cancelled", "A12": "transfer-cancelled",
-    "A13": "discharge-cancelled", "A28": "", "A31": "",
+    "A13": "discharge-cancelled", "A28": "", "A31": "", "A40": "",
 }
 # Triggers that fix the visit's status whatever PV1 says.
 ENCOUNTER_STATUS = {
@@ -30,7 +31,7 @@ ENCOUNTER_STATUS = {
     "A12": "in-progress", "A13": "in-progress",
 }
 # Person-level triggers: the message is about the person, not a visit.
-PERSON_TRIGGERS = {"A28", "A31"}
+PERSON_TRIGGERS = {"A28", "A31", "A40"}
 
 def location(segment: Segment, message: Er7Message, field: int, component: int = 0) -> str:
     """`PID[1]-3.1`: segment, its occurrence, field and component."""
@@ -311,4 +312,24 @@ def mapped_message_from_adt(message: Er7Message, local_zone: tzinfo) -> MappedMe
     facts = visit_facts(message, reader, trigger, occurred_at)
     facts += observations(message, reader)
     subject, warnings = subject_of(message, pid, organisation, reader, facts, occurred_at)
+    if trigger == "A40":
+        subject = replace(subject, merges=merged_patients(message, organisation))
     return finish(reader, organisation, [subject], warnings)
+
+
+def merged_patients(message: Er7Message, organisation: str) -> tuple[MergeRequest, ...]:
+    """A40 (merge patient): PID is the survivor, each MRG-1 names a record merged into it."""
+    merges = []
+    for mrg in (s for s in message.segments if s.id == "MRG"):
+        ids = tuple(identifiers.from_cx(message.part(rep, 1), message.part(rep, 5),
+                                        message.part(rep, 4, 1) or message.part(rep, 4, 2),
+                                        organisation)
+                    for rep in message.repetitions(mrg, 1) if message.part(rep, 1))
+        if not any(i.linkable for i in ids):
+            raise MappingError(Problem("required-field-missing", "MRG-1 names no patient "
+                                       "identifier to merge", location(mrg, message, 1)))
+        merges.append(MergeRequest(other=ids, subject_survives=True,
+                                   location=location(mrg, message, 1)))
+    if not merges:
+        raise MappingError(Problem("segment-missing", "an A40 needs an MRG segment", "MRG"))
+    return tuple(merges)

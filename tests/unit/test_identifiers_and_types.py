@@ -19,6 +19,13 @@ def test_valid_resident_id_links_and_wrong_check_digit_does_not() -> None:
     assert not identifiers.resident_id("110105194912310021").linkable
 
 
+def test_a_number_whose_region_the_library_cannot_place_is_not_linkable_not_a_crash() -> None:
+    """Found by bench/fuzz.py: python-stdnum raised KeyError for region 527193 (via the 15-digit
+    upgrade), and the whole ORU^R01 crashed instead of being answered."""
+    assert not identifiers.resident_id("527193101010019").linkable
+    assert not identifiers.resident_id("527193191010100198").linkable
+
+
 def test_cx_identifier_types_map_to_systems() -> None:
     assert identifiers.from_cx("11010519491231002X", "NNCHN", "", "H1").system == RESIDENT_ID_SYSTEM
     assert identifiers.from_cx("MR9", "MR", "DGSY", "H1").system == "urn:yyhub:mrn:DGSY"

@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from adapters.api.deps import HubDep, require_role
+from adapters.api.guards import REFUSED
+from adapters.hl7v2.mllp import MLLP_FAULTS
 from event_store.projector import PROJECTION
 from event_store.retry import RETRIES
 
@@ -34,4 +36,14 @@ def metrics(hub: HubDep) -> Response:
           ["projection"], registry=registry).labels(PROJECTION).set(max(head - position, 0))
     Gauge("yyhub_transient_retries", "Transient database errors retried by this process",
           registry=registry).set(RETRIES["count"])
+    faults = Gauge("yyhub_mllp_faults", "MLLP messages left unacknowledged (not committed), "
+                   "and connections closed as idle or over the cap, by this process", ["kind"],
+                   registry=registry)
+    for kind, count in MLLP_FAULTS.items():
+        faults.labels(kind).set(count)
+    refused = Gauge("yyhub_http_refused", "HTTP requests refused at the door by this process: "
+                    "too large, JSON too deep, database unavailable (503)", ["reason"],
+                    registry=registry)
+    for reason, count in REFUSED.items():
+        refused.labels(reason).set(count)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

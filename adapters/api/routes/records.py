@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.api.deps import Caller, CallerDep, HubDep, require_role
 from adapters.records_intake import IntakeAnswer
 from mappings.errors import UnreadableMessage
+from mappings.limits import json_depth_exceeds, too_deep_message
 from mappings.record_files import Row, json_records, read_json, unreadable
 
 router = APIRouter(tags=["ingest"])
@@ -104,11 +105,16 @@ async def _receive_json(request: Request, hub: Any, default_type: str,
 
 
 async def _json_rows(request: Request, default_type: str) -> list[Row]:
+    body = await request.body()
+    if json_depth_exceeds(body):
+        raise _unreadable(unreadable(too_deep_message()))
     try:
-        data = json.loads(await request.body())
+        data = json.loads(body)
         records = json_records(data)
     except json.JSONDecodeError as error:
         raise _unreadable(unreadable(f"the body is not valid JSON: {error.msg}")) from error
+    except UnicodeDecodeError as error:  # found by schemathesis: a non-UTF-8 body was a 500
+        raise _unreadable(unreadable(f"the body is not UTF-8 JSON: {error.reason}")) from error
     except UnreadableMessage as error:
         raise _unreadable(error) from error
     for record in records:
