@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.api.deps import HubDep, authorise_read, request_id, today, visible_elder_ids
 from adapters.api.routes.referrals import domain_errors, party_view, request_with_packet
 from adapters.web import charts
-from adapters.web.pages import _readable, lang_of, page_caller, render, templates
+from adapters.web.pages import lang_of, page_caller, readable, render, templates
 from hub.access import Caller
 from hub.referrals import STEP_LABELS, ReferralForm, ReturnForm, StepResult, handover_packet
 
@@ -29,9 +29,13 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 EXPIRING_DAYS = 90
 
 
+# On a page a return waiting to be received says so (the timeline's label is just 下转).
+PAGE_LABELS = {**STEP_LABELS, "sent": "下转待接收"}
+
+
 def step_label(step: str, lang: str) -> str:
     """A referral state or step as the desk says it (简体中文), or as it is in English."""
-    return step if lang == "en" else STEP_LABELS.get(step, step)
+    return step if lang == "en" else PAGE_LABELS.get(step, step)
 
 
 templates.env.globals["step_label"] = step_label
@@ -80,7 +84,7 @@ async def refer_form(request: Request, hub: HubDep, elder_id: UUID, error: str =
                      values: dict[str, str] | None = None) -> Response:
     """The 转诊单, pre-filled from the handover packet the hub would send now."""
     caller = page_caller(request, hub)
-    await _readable(request, hub, caller, elder_id)
+    await readable(request, hub, caller, elder_id)
     profile = hub.read_model.profile(str(elder_id))
     if profile is None:
         raise HTTPException(404, "no such elder")
@@ -228,12 +232,10 @@ async def stats_page(request: Request, hub: HubDep, as_of: str = "") -> Response
     if caller.role != "regulator" and caller.organisation != "local":
         raise HTTPException(403, "regulators only")
     day = date.fromisoformat(as_of) if as_of else today(hub).date()
-    statistics = getattr(hub.app, "statistics", None)
-    report = (await run_in_threadpool(statistics, day, hub.settings.zone)
-              if statistics is not None else None)
+    report = await run_in_threadpool(hub.app.statistics, day, hub.settings.zone)
     indicators = [{**i, "extra": {k: v for k, v in i.items()
                                   if k not in STANDARD_FIELDS and v is not None}}
-                  for i in (report or {}).get("indicators", [])]
+                  for i in report["indicators"]]
     lang = lang_of(request)
     bars = {i["key"]: charts.bars([{**b, "label": " ".join(step_label(w, lang) for w in
                                                            str(b.get("label", "")).split())}

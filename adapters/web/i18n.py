@@ -122,7 +122,6 @@ WORDS: dict[str, tuple[str, str]] = {
     "days_left": ("剩余天数", "Days left"),
     "stats": ("统计", "Statistics"),
     "formula": ("计算公式", "Formula"),
-    "stats_missing": ("统计服务尚未启用", "Statistics are not available yet"),
     "tests": ("检验检查", "Tests done"),
     "median_hours_to_acceptance": ("接收用时中位数（小时）", "Median hours to acceptance"),
     "median_hours_to_completion": ("完成用时中位数（小时）", "Median hours to completion"),

@@ -136,7 +136,7 @@ async def find(request: Request, hub: HubDep, q: str = "") -> Response:
     return render(request, "elders.html", caller, query=q, results=found)
 
 
-async def _readable(request: Request, hub: Any, caller: Caller, elder_id: UUID) -> None:
+async def readable(request: Request, hub: Any, caller: Caller, elder_id: UUID) -> None:
     try:
         allowed = await run_in_threadpool(authorise_read, hub, caller, str(elder_id),
                                           f"page: {request.url.path}", request_id(request))
@@ -150,7 +150,7 @@ async def _readable(request: Request, hub: Any, caller: Caller, elder_id: UUID) 
 async def elder_page(request: Request, hub: HubDep, elder_id: UUID, kind: str = "",
                      cursor: str = "") -> Response:
     caller = page_caller(request, hub)
-    await _readable(request, hub, caller, elder_id)
+    await readable(request, hub, caller, elder_id)
     document = hub.read_model.profile(str(elder_id))
     if document is None:
         raise HTTPException(404, "no such elder")
@@ -190,7 +190,7 @@ async def as_of_page(request: Request, hub: HubDep, elder_id: UUID, as_of: str =
     caller = page_caller(request, hub)
     if caller.role != "regulator":
         raise HTTPException(403, "regulators only")
-    await _readable(request, hub, caller, elder_id)
+    await readable(request, hub, caller, elder_id)
     moment = datetime.fromisoformat(as_of) if as_of else None
     if moment is not None and moment.tzinfo is None:
         moment = moment.replace(tzinfo=hub.settings.zone)

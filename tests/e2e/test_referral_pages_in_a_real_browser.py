@@ -112,7 +112,7 @@ def test_care_home_refers_hospital_returns_and_the_regulator_sees_it_all(
         desk.fill("#return input[name=attending_doctor]", "陈医生")
         shot(desk, "14-hospital-return-form")
         desk.click("#return button")
-        assert desk.locator("#status").inner_text() == "下转"
+        assert desk.locator("#status").inner_text() == "下转待接收"
 
         # Back at the care home: the return is in its list; it reads the discharge summary.
         home.click("header >> text=转诊")
