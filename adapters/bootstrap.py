@@ -16,9 +16,10 @@ from event_store.erasure import Eraser
 from event_store.keys import KeyStore
 from event_store.persistence import StoredHub, open_store, prepare_database
 from event_store.projector import Projector, default_handlers
-from event_store.readmodel import ReadModel, create_engine, define_tables
+from event_store.readmodel import ReadModel, define_tables
 from event_store.retry import transient_retry
 from event_store.seal import Sealer
+from event_store.sql import create_engine
 from hub.clock import Clock, SystemClock
 
 

@@ -19,7 +19,8 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from event_store.readmodel import ReadModel, upsert
+from event_store.readmodel import ReadModel
+from event_store.sql import upsert
 from hub.application import HubApplication
 from hub.clock import Clock
 from hub.identity import RESIDENT_ID_SYSTEM

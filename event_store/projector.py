@@ -19,8 +19,9 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from event_store.readmodel import ReadModel, Tables, upsert, utc_naive
+from event_store.readmodel import ReadModel, Tables
 from event_store.retry import transient_retry
+from event_store.sql import upsert, utc_naive
 from hub.application import HubApplication
 from hub.audit import PersonalDataRead
 from hub.elder import Elder

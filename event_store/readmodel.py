@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from event_store.sql import create_engine, upsert, utc_naive  # noqa: F401  (re-exported)
+from event_store.sql import utc_naive
 from hub.projections import profile as profile_fold
 
 

@@ -18,7 +18,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from event_store.readmodel import Tables, upsert, utc_naive
+from event_store.readmodel import Tables
+from event_store.sql import upsert, utc_naive
 from hub.partnerships import Partnership, WebhookSubscription
 from hub.projections import referral as referral_fold
 from hub.referrals import REQUESTED, Referral, ReferralDesk
