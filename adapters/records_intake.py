@@ -18,7 +18,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from hub.application import HubApplication, Receipt
-from hub.elder import Elder
+from hub.elder import recorded_facts
 from hub.facts import Incident
 from hub.identity import IdentifierIndex
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope
@@ -178,10 +178,10 @@ class RecordIntake:
             index = self.app.repository.get(IdentifierIndex.create_id(identifier))
         except (ValueError, AggregateNotFoundError):
             return record
-        incidents = ((e.occurred_at, e.fact.incident_type.code)
+        incidents = ((d.occurred_at, d.fact.incident_type.code)
                      for e in self.app.elder_events(index.elder_id)
-                     if isinstance(e, Elder.FactRecorded) and isinstance(e.fact, Incident)
-                     and e.fact.incident_type is not None)
+                     for d in recorded_facts(e)
+                     if isinstance(d.fact, Incident) and d.fact.incident_type is not None)
         return {**record, "risk_events_30d": str(count_risk_events(incidents, at))}
 
 

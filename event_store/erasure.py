@@ -31,6 +31,7 @@ class Eraser:
         erasure = self.app.request_erasure(elder_id, requested_by, legal_basis,
                                            now or datetime.now(UTC))
         self.key_store.destroy(str(elder_id), CONTACT)
+        self.app.elders.forget(elder_id)
         self.forget(str(elder_id))
         self.scrub()
         log.info("erased contact data of %s; clinical data kept until %s", elder_id,

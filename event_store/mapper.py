@@ -26,15 +26,16 @@ from hub.referrals import Referral
 MAGIC = b"\x00YYE1"
 CLASS_CODES = {CONTACT: b"c", CLINICAL: b"k"}
 CLASSES = {v: k for k, v in CLASS_CODES.items()}
-CONTACT_FACT_KINDS = {"demographics", "contact"}
 ELDER_TOPIC = "hub.elder:Elder"
 
 
 def personal_data_of(event: Any) -> tuple[str, str] | None:
     """(elder id, data class) of the personal data an event holds, or None."""
-    if isinstance(event, Elder.FactRecorded):
-        kind = CONTACT if event.fact.kind in CONTACT_FACT_KINDS else CLINICAL
-        return str(event.originator_id), kind
+    if isinstance(event, Elder.FactsRecorded):
+        classes = {CONTACT if f.is_contact_data else CLINICAL for f in event.facts}
+        if len(classes) != 1:
+            raise ValueError("one event must hold facts of one class of personal data")
+        return str(event.originator_id), classes.pop()
     if isinstance(event, Elder.Event):
         return str(event.originator_id), CONTACT
     if getattr(event, "topic", None) == ELDER_TOPIC:  # a snapshot of an Elder

@@ -47,15 +47,13 @@ class StoredHub(HubApplication):
         the aggregate's current version serves every later `get` just as well.
         """
         assert self.snapshots is not None
-        snapshots = []
-        for aggregate in processing_event.aggregates.values():
+        due: set[UUID] = set()
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
             interval = self.snapshotting_intervals.get(type(aggregate))
-            if interval is None:
-                continue
-            versions = [e.originator_version for e in processing_event.events
-                        if e.originator_id == aggregate.id]
-            if any(v % interval == 0 for v in versions):
-                snapshots.append(Snapshot.take(aggregate))
+            if interval is not None and event.originator_version % interval == 0:
+                due.add(event.originator_id)
+        snapshots = [Snapshot.take(processing_event.aggregates[i]) for i in due]
         if snapshots:
             self.snapshots.put(snapshots)
 

@@ -24,7 +24,7 @@ from event_store.retry import transient_retry
 from event_store.sql import upsert, utc_naive
 from hub.application import HubApplication
 from hub.audit import PersonalDataRead
-from hub.elder import Elder
+from hub.elder import Elder, recorded_facts
 from hub.erasure import Erasure
 from hub.errors import PersonalDataErased
 from hub.facts import CareStay, ContractStatus
@@ -65,10 +65,9 @@ class ElderHandler:
             state = held.get(elder_id) or profile.initial(elder_id)
             for position, event in events:
                 state = profile.apply(state, event)
-                entry = timeline.entry_for(event)
-                if entry is not None:
+                for entry in timeline.entries_for(event):
                     entries.append({
-                        "position": position, "elder_id": elder_id,
+                        "position": position, "seq": entry["seq"], "elder_id": elder_id,
                         "occurred_at": utc_naive(entry["occurred_at"]),
                         "recorded_at": utc_naive(entry["recorded_at"]), "kind": entry["kind"],
                         "organisation": entry["source"]["organisation"],
@@ -76,8 +75,7 @@ class ElderHandler:
                 source = getattr(event, "source", None)
                 if source is not None and not isinstance(event, profile.MERGE_EVENTS):
                     involved.add((elder_id, source.organisation))
-                relationship = care_relationship(elder_id, event)
-                if relationship is not None:
+                for relationship in care_relationships(elder_id, event):
                     cared[(elder_id, relationship["organisation"], relationship["kind"])] = \
                         relationship
                 if isinstance(event, Elder.IdentifierLinked) and event.identifier.linkable:
@@ -88,7 +86,7 @@ class ElderHandler:
                              "position": events[-1][0]})
         upsert(conn, t, profiles, ["elder_id"])
         upsert(conn, tables.identifier, identifiers, ["system", "value"])
-        upsert(conn, tables.timeline, entries, ["position"], update=False)
+        upsert(conn, tables.timeline, entries, ["position", "seq"], update=False)
         upsert(conn, tables.relationship,
                [{"elder_id": e, "organisation": o, "kind": "records", "valid_from": None,
                  "valid_to": None} for e, o in sorted(involved)],
@@ -97,20 +95,24 @@ class ElderHandler:
                ["elder_id", "organisation", "kind"])
 
 
-def care_relationship(elder_id: str, event: Any) -> dict[str, Any] | None:
+def care_relationships(elder_id: str, event: Any) -> list[dict[str, Any]]:
     """A contract makes a family-doctor team responsible for its period (through its last day;
     a termination ends it the day it is recorded); a stay makes a care home responsible."""
-    fact = getattr(event, "fact", None)
-    if isinstance(fact, ContractStatus):
-        ends = fact.period_end
-        if fact.status == "terminated":
-            ends = event.occurred_at.date() - timedelta(days=1)
-        return {"elder_id": elder_id, "organisation": event.source.organisation,
-                "kind": "contract", "valid_from": fact.period_start, "valid_to": ends}
-    if isinstance(fact, CareStay):
-        return {"elder_id": elder_id, "organisation": event.source.organisation,
-                "kind": "resident", "valid_from": event.occurred_at.date(), "valid_to": None}
-    return None
+    found = []
+    for dated in recorded_facts(event):
+        fact = dated.fact
+        if isinstance(fact, ContractStatus):
+            ends = fact.period_end
+            if fact.status == "terminated":
+                ends = dated.occurred_at.date() - timedelta(days=1)
+            found.append({"elder_id": elder_id, "organisation": event.source.organisation,
+                          "kind": "contract", "valid_from": fact.period_start,
+                          "valid_to": ends})
+        if isinstance(fact, CareStay):
+            found.append({"elder_id": elder_id, "organisation": event.source.organisation,
+                          "kind": "resident", "valid_from": dated.occurred_at.date(),
+                          "valid_to": None})
+    return found
 
 
 class MergeHandler:

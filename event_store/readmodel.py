@@ -57,6 +57,8 @@ def define_tables(prefix: str = "rm_") -> Tables:
     timeline = sa.Table(
         f"{prefix}timeline", md,
         sa.Column("position", sa.BigInteger, primary_key=True),
+        # the fact's place among the facts of its event (one event holds a message's facts)
+        sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("elder_id", sa.String(36), nullable=False),
         sa.Column("occurred_at", sa.DateTime, nullable=False),
         sa.Column("recorded_at", sa.DateTime, nullable=False),
@@ -64,7 +66,7 @@ def define_tables(prefix: str = "rm_") -> Tables:
         sa.Column("organisation", sa.String(200), nullable=False),
         sa.Column("channel", sa.String(40), nullable=False),
         sa.Column("entry", sa.JSON, nullable=False),
-        sa.Index(f"{prefix}timeline_elder_order", "elder_id", "occurred_at", "position"))
+        sa.Index(f"{prefix}timeline_elder_order", "elder_id", "occurred_at", "position", "seq"))
     inbound = sa.Table(
         f"{prefix}inbound", md,
         sa.Column("message_id", sa.String(36), primary_key=True),
@@ -242,13 +244,15 @@ class ReadModel:
 
     def timeline(self, elder_id: str, *, kinds: list[str] | None = None,
                  channels: list[str] | None = None, since: datetime | None = None,
-                 until: datetime | None = None, after: tuple[datetime, int] | None = None,
+                 until: datetime | None = None,
+                 after: tuple[datetime, int, int] | None = None,
                  limit: int = 100, source_kinds: list[str] | None = None,
                  recorded_since: datetime | None = None
                  ) -> list[dict[str, Any]]:
-        """Entries in the order things happened; `after` is the (occurred_at, position) cursor."""
+        """Entries in the order things happened; `after` is the (occurred_at, position, seq)
+        cursor."""
         t = self.t.timeline
-        query = sa.select(t.c.position, t.c.occurred_at, t.c.entry).where(
+        query = sa.select(t.c.position, t.c.seq, t.c.occurred_at, t.c.entry).where(
             t.c.elder_id.in_(self.members(elder_id)))
         if kinds:
             query = query.where(t.c.kind.in_(kinds))
@@ -263,13 +267,15 @@ class ReadModel:
         if recorded_since:
             query = query.where(t.c.recorded_at >= utc_naive(recorded_since))
         if after:
-            at, position = after
-            query = query.where(sa.or_(t.c.occurred_at > at,
-                                       sa.and_(t.c.occurred_at == at, t.c.position > position)))
-        query = query.order_by(t.c.occurred_at, t.c.position).limit(limit)
+            at, position, seq = after
+            query = query.where(sa.or_(
+                t.c.occurred_at > at,
+                sa.and_(t.c.occurred_at == at, t.c.position > position),
+                sa.and_(t.c.occurred_at == at, t.c.position == position, t.c.seq > seq)))
+        query = query.order_by(t.c.occurred_at, t.c.position, t.c.seq).limit(limit)
         with self.engine.connect() as conn:
             return [{**row.entry, "position": row.position,
-                     "cursor": f"{row.occurred_at.isoformat()}~{row.position}"}
+                     "cursor": timeline_cursor(row.occurred_at, row.position, row.seq)}
                     for row in conn.execute(query)]
 
     def organisation_by_key_hash(self, key_hash: str) -> dict[str, Any] | None:
@@ -387,3 +393,15 @@ def _connection(engine: Engine, conn: sa.Connection | None) -> Iterator[sa.Conne
         return
     with engine.connect() as own:
         yield own
+
+
+def timeline_cursor(occurred_at: datetime, position: int, seq: int) -> str:
+    """Where a page of a timeline ended, as the API hands it out."""
+    return f"{occurred_at.isoformat()}~{position}.{seq}"
+
+
+def read_timeline_cursor(cursor: str) -> tuple[datetime, int, int]:
+    """The (occurred_at, position, seq) a cursor names; ValueError if it is not one of ours."""
+    at, place = cursor.rsplit("~", 1)
+    position, _, seq = place.partition(".")
+    return datetime.fromisoformat(at), int(position), int(seq or 0)

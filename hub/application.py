@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
 
 from hub.audit import PersonalDataRead
 from hub.contracts import ContractCommand, execute
-from hub.elder import Elder
+from hub.elder import Elder, recorded_facts
 from hub.erasure import Erasure, clinical_retention_end
 from hub.errors import HubError, PersonalDataErased
-from hub.facts import Demographics, Encounter, Fact
+from hub.facts import DatedFact, Demographics, Encounter
 from hub.identity import IdentifierIndex, strength
 from hub.identity_review import MatchCandidate
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
@@ -38,14 +40,6 @@ log = logging.getLogger(__name__)
 CONFLICT_ATTEMPTS = 16
 
 Item = tuple[Envelope, "MappedMessage | None", tuple[Problem, ...]]
-
-
-@dataclass(frozen=True)
-class DatedFact:
-    """A fact and the moment it happened according to its source."""
-
-    fact: Fact
-    occurred_at: datetime
 
 
 @dataclass(frozen=True)
@@ -139,6 +133,17 @@ def _merge(work: _UnitOfWork, survivor_id: UUID, merged_id: UUID, *, decided_by:
     return True
 
 
+def record_facts(elder: Elder, facts: tuple[DatedFact, ...] | list[DatedFact],
+                 source: Source) -> None:
+    """Record one source's facts on an elder: one event for the contact data among them and one
+    for the clinical, since erasure destroys the two at different times."""
+    contact = tuple(f for f in facts if f.is_contact_data)
+    clinical = tuple(f for f in facts if not f.is_contact_data)
+    for part in (contact, clinical):
+        if part:
+            elder.record_facts(facts=part, source=source)
+
+
 def _warn_unlinkable(identifiers: tuple[Identifier, ...], warnings: list[Problem]) -> None:
     """Tell the sender, whatever the channel, that an identifier was kept but will never link
     (a 身份证 failing GB 11643); a mapping that already said so is not repeated."""
@@ -224,11 +229,14 @@ class _UnitOfWork:
             # Copy on write: the batch keeps its own copy until this message is accepted.
             self.aggregates[aggregate_id] = copy.deepcopy(held)
             return self.aggregates[aggregate_id]
-        try:
-            self.aggregates[aggregate_id] = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return self.aggregates[aggregate_id]
+        found = self.app.elders.get(aggregate_id)
+        if found is None:
+            try:
+                found = self.app.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        self.aggregates[aggregate_id] = found
+        return found
 
     def add(self, *aggregates: Any) -> None:
         for aggregate in aggregates:
@@ -236,6 +244,43 @@ class _UnitOfWork:
 
     def changed(self) -> list[Any]:
         return [a for a in self.aggregates.values() if a.pending_events]
+
+
+class ElderCache:
+    """The elders this process last saved, as saved: deciding on a message needs only an
+    elder's small state (identifiers, merges), and rebuilding it means reading back, decrypting
+    and decoding every fact in the stream — most of the cost of a message.
+
+    A cached elder may be stale when another process wrote to it since; a save made on it then
+    meets that write's version and fails, `HubApplication._record` drops the elders of the
+    failed save, and the caller's retry reads them fresh. Hands out copies: a command may change
+    what it got and then be refused.
+    """
+
+    def __init__(self, maxsize: int = 50_000):
+        self.maxsize = maxsize
+        self._elders: OrderedDict[UUID, Elder] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, elder_id: UUID) -> Elder | None:
+        with self._lock:
+            elder = self._elders.get(elder_id)
+            if elder is None:
+                return None
+            self._elders.move_to_end(elder_id)
+        return copy.deepcopy(elder)
+
+    def put(self, elder: Elder) -> None:
+        with self._lock:
+            self._elders[elder.id] = elder
+            self._elders.move_to_end(elder.id)
+            while len(self._elders) > self.maxsize:
+                self._elders.popitem(last=False)
+
+    def forget(self, *elder_ids: UUID) -> None:
+        with self._lock:
+            for elder_id in elder_ids:
+                self._elders.pop(elder_id, None)
 
 
 class HubApplication(Application[UUID]):
@@ -247,6 +292,19 @@ class HubApplication(Application[UUID]):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.elder_by_index = {}
+        self.elders = ElderCache()
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Record, then remember the elders as saved; forget them when the save failed."""
+        try:
+            recordings = super()._record(processing_event)
+        except BaseException:
+            self.elders.forget(*processing_event.aggregates)
+            raise
+        for aggregate in processing_event.aggregates.values():
+            if isinstance(aggregate, Elder):
+                self.elders.put(aggregate)
+        return recordings
 
     def receive(self, envelope: Envelope, mapped: MappedMessage | None,
                 problems: tuple[Problem, ...] = ()) -> Receipt:
@@ -402,10 +460,8 @@ class HubApplication(Application[UUID]):
                                            subject.contract.location)) from refused
                 work.add(*changed)
                 facts = (*facts, DatedFact(status, subject.occurred_at))
-            for dated in facts:
-                resolution.elder.record_fact(fact=dated.fact, source=source,
-                                             occurred_at=dated.occurred_at)
-                fact_count += 1
+            record_facts(resolution.elder, facts, source)
+            fact_count += len(facts)
             work.add(resolution.elder, *resolution.new_indexes)
             for request in subject.merges:
                 self._merge_requested(work, resolution.elder, request, source,
@@ -624,13 +680,15 @@ class HubApplication(Application[UUID]):
         visits = []
         birth_year, sex = None, ""
         for event in self.elder_events(elder_id):
-            fact = getattr(event, "fact", None)
-            if isinstance(fact, Demographics):
-                birth_year = fact.birth_date.year if fact.birth_date else birth_year
-                sex = fact.sex.code if fact.sex else sex
-            if isinstance(fact, Encounter):
-                when = fact.discharged_at or fact.admitted_at or event.occurred_at
-                visits.append((fact.patient_class.code if fact.patient_class else "", when))
+            for dated in recorded_facts(event):
+                fact = dated.fact
+                if isinstance(fact, Demographics):
+                    birth_year = fact.birth_date.year if fact.birth_date else birth_year
+                    sex = fact.sex.code if fact.sex else sex
+                if isinstance(fact, Encounter):
+                    when = fact.discharged_at or fact.admitted_at or dated.occurred_at
+                    visits.append((fact.patient_class.code if fact.patient_class else "",
+                                   when))
         erasure = Erasure(elder_id=elder_id, requested_by=requested_by, legal_basis=legal_basis,
                           requested_at=requested_at,
                           clinical_retained_until=clinical_retention_end(visits, requested_at),

@@ -7,7 +7,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from hub.facts import Fact
+from hub.facts import DatedFact
 from hub.values import Identifier, Source
 
 ELDER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:yyhub:elder")
@@ -38,9 +38,14 @@ class Elder(Aggregate):
     def link_identifier(self, identifier: Identifier, source: Source, occurred_at: datetime) -> None:
         self.identifiers.append(identifier)
 
-    @event("FactRecorded")
-    def record_fact(self, fact: Fact, source: Source, occurred_at: datetime) -> None:
-        """Facts change no state the aggregate guards; they are kept in the event only."""
+    @event("FactsRecorded")
+    def record_facts(self, facts: tuple[DatedFact, ...], source: Source) -> None:
+        """What one source said about this elder at once (a message's facts), all of one class
+        of personal data. Facts change no state the aggregate guards; they live in the event.
+
+        One event per message rather than per fact: a lab report of ten results is one write,
+        one encryption and one projection step, not ten.
+        """
 
     # Merge and unmerge are stated on both elders, so each stream tells its own story and the
     # read side can compose (and later split) the person without rewriting any fact.
@@ -65,3 +70,10 @@ class Elder(Aggregate):
     def has_identifier(self, identifier: Identifier) -> bool:
         return any(i.system == identifier.system and i.value == identifier.value
                    for i in self.identifiers)
+
+
+def recorded_facts(event: object) -> tuple[DatedFact, ...]:
+    """The facts an event of an elder's stream records (none for other events)."""
+    if isinstance(event, Elder.FactsRecorded):
+        return tuple(event.facts)
+    return ()

@@ -1,9 +1,9 @@
 """What the hub knows about an elder: one frozen dataclass per kind of fact.
 
-A fact is recorded on the elder's stream by `Elder.record_fact`, with its source and the time it
-happened (`occurred_at`). Each fact names its `kind` (for the timeline and filters) and a `key`:
-two facts with the same kind and key describe the same thing (the same allergy, the same visit),
-and the one that happened later is current.
+Facts are recorded on the elder's stream by `Elder.record_facts`, each with the time it happened
+(`occurred_at`), one message's facts in one event with their source. Each fact names its `kind`
+(for the timeline and filters) and a `key`: two facts with the same kind and key describe the
+same thing (the same allergy, the same visit), and the one that happened later is current.
 """
 
 from __future__ import annotations
@@ -551,3 +551,21 @@ class AnnualCheck(Fact):
 FACT_KINDS.update({cls.kind: cls for cls in (
     ContractStatus, CareStay, CareLevelChange, AbilityAssessment, Incident, EmergencyCall,
     ServiceDelivered, FollowUp, AnnualCheck)})
+
+
+# Personal data of these kinds is contact data (destroyed at once on erasure); every other kind
+# is clinical (kept for the retention period). One event never mixes the two.
+CONTACT_FACT_KINDS = frozenset({"demographics", "contact"})
+
+
+@value_type
+@dataclass(frozen=True)
+class DatedFact:
+    """A fact and the moment it happened according to its source."""
+
+    fact: Fact
+    occurred_at: datetime
+
+    @property
+    def is_contact_data(self) -> bool:
+        return self.fact.kind in CONTACT_FACT_KINDS

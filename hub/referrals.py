@@ -23,7 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from hub.clock import Clock
 from hub.elder import Elder
 from hub.errors import ElderNotFound, HubError
-from hub.facts import ClinicalDocument, ReferralRequested
+from hub.facts import ClinicalDocument, DatedFact, ReferralRequested
 from hub.values import Coding, Source, value_type
 
 log = logging.getLogger(__name__)
@@ -450,14 +450,14 @@ class ReferralDesk:
             parent.note_return(return_id=down.id, at=now)
             elder = self._elder(parent.elder_id)
             self._record(elder, down, SENT, by, now, detail=form.treatment_result)
-            elder.record_fact(
-                fact=ClinicalDocument(
-                    document_id=f"referral:{down.id}",
-                    document_type=Coding("urn:yyhub:document-type", "discharge-summary",
-                                         "出院小结"),
-                    title="出院小结", text=form.discharge_summary,
-                    author=form.attending_doctor or by),
-                source=Source(by, CHANNEL, down.id), occurred_at=now)
+            summary = ClinicalDocument(
+                document_id=f"referral:{down.id}",
+                document_type=Coding("urn:yyhub:document-type", "discharge-summary",
+                                     "出院小结"),
+                title="出院小结", text=form.discharge_summary,
+                author=form.attending_doctor or by)
+            elder.record_facts(facts=(DatedFact(summary, now),),
+                               source=Source(by, CHANNEL, down.id))
             return down, [parent, down, elder]
 
         return self._run(run)
@@ -540,7 +540,8 @@ class ReferralDesk:
             direction=referral.direction,
             parent_referral_id=str(referral.parent_id) if referral.parent_id else "",
             detail=detail)
-        elder.record_fact(fact=fact, source=Source(actor, CHANNEL, referral.id), occurred_at=now)
+        elder.record_facts(facts=(DatedFact(fact, now),),
+                           source=Source(actor, CHANNEL, referral.id))
 
     def _referral(self, referral_id: UUID) -> Referral:
         found = self._get_or_none(referral_id)

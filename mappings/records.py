@@ -15,13 +15,14 @@ from datetime import date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hub.application import DatedFact, MappedMessage, SubjectRecord
+from hub.application import MappedMessage, SubjectRecord
 from hub.contracts import EXPIRE, RENEW, SIGN, TERMINATE, ContractCommand
 from hub.facts import (
     AbilityAssessment,
     AnnualCheck,
     CareLevelChange,
     CareStay,
+    DatedFact,
     Demographics,
     EmergencyCall,
     Fact,

@@ -280,7 +280,7 @@ def audit_store(database_url: str) -> StoreAudit:
         sha_of: dict[UUID, str] = {}
         for n in hub.app.recorder.select_notifications(start=1, limit=10_000_000):
             kind = n.topic.rsplit(".", 1)[-1]
-            if kind not in ("Received", "Accepted", "FactRecorded"):
+            if kind not in ("Received", "Accepted", "FactsRecorded"):
                 continue
             event: Any = hub.app.mapper.to_domain_event(n)
             if kind == "Received":
@@ -292,8 +292,8 @@ def audit_store(database_url: str) -> StoreAudit:
                 counted[event.originator_id] = counted.get(event.originator_id, 0) + \
                     event.fact_count
             else:
-                facts += 1
-                facts_by_message[event.source.message_id] += 1
+                facts += len(event.facts)
+                facts_by_message[event.source.message_id] += len(event.facts)
         duplicate_facts = sum(max(0, have - counted.get(mid, 0))
                               for mid, have in facts_by_message.items())
         return StoreAudit(

@@ -323,7 +323,7 @@ def resource_for(entry: Json) -> Json | None:
         return None
     subject = {"reference": f"Patient/{entry['elder_id']}"}
     resource = built[1](entry, subject)
-    resource["id"] = f"{entry['kind']}-{entry['position']}"
+    resource["id"] = f"{entry['kind']}-{entry['position']}-{entry.get('seq', 0)}"
     resource["meta"] = {"source": source_uri(entry["source"]),
                         "lastUpdated": entry["recorded_at"]}
     return validated(_clean(resource))

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from hub.elder import Elder
+from hub.elder import Elder, recorded_facts
 from hub.facts import FACT_KINDS, Demographics, Fact
 from hub.values import plain
 
@@ -48,14 +48,13 @@ def apply(state: Profile, event: Any) -> Profile:
     if isinstance(event, Elder.Registered):
         return new
     source = plain(event.source)
-    occurred_at = event.occurred_at.isoformat()
     if isinstance(event, Elder.IdentifierLinked):
         new["identifiers"] = [*state["identifiers"],
                               {**plain(event.identifier), "source": source,
-                               "occurred_at": occurred_at}]
+                               "occurred_at": event.occurred_at.isoformat()}]
         return new
-    if isinstance(event, Elder.FactRecorded):
-        return _apply_fact(new, event.fact, occurred_at, source)
+    for dated in recorded_facts(event):
+        new = _apply_fact(new, dated.fact, dated.occurred_at.isoformat(), source)
     return new
 
 

@@ -13,7 +13,7 @@ from datetime import date, timedelta, tzinfo
 from statistics import median
 from typing import Any
 
-from hub.elder import Elder
+from hub.elder import Elder, recorded_facts
 from hub.erasure import Erasure
 from hub.facts import (
     AnnualCheck,
@@ -45,12 +45,14 @@ def _elder(state: State, elder_id: str, known: date) -> dict[str, Any]:
 def apply(state: State, event: Any, zone: tzinfo) -> State:
     """Fold one event (in log order). Mutates and returns `state` (a private accumulator)."""
     if isinstance(event, Elder.Event):
-        occurred = getattr(event, "occurred_at", None) or event.timestamp
+        facts = recorded_facts(event)
+        occurred = (min(f.occurred_at for f in facts) if facts
+                    else getattr(event, "occurred_at", None) or event.timestamp)
         day = occurred.astimezone(zone).date()
         elder = _elder(state, str(event.originator_id), day)
         elder["known"] = min(elder["known"], day)
-        if isinstance(event, Elder.FactRecorded):
-            _fact(elder, event.fact, event.occurred_at.astimezone(zone).date(),
+        for dated in facts:
+            _fact(elder, dated.fact, dated.occurred_at.astimezone(zone).date(),
                   event.source.organisation)
     elif isinstance(event, Erasure.Requested):
         elder = _elder(state, str(event.elder_id), event.requested_at.astimezone(zone).date())

@@ -1,6 +1,6 @@
 """The elder's timeline: one entry per fact, with where it came from and when.
 
-`entry_for(event)` is pure; the timeline is the entries of an elder's events ordered by
+`entries_for(event)` is pure; the timeline is the entries of an elder's events ordered by
 `occurred_at` (ties broken by the order the hub recorded them).
 """
 
@@ -24,36 +24,38 @@ def source_kind(channel: str) -> str:
     return prefix if prefix in SOURCE_KINDS else "hospital"
 
 
-def entry_for(event: Any) -> Entry | None:
-    """The timeline entry an event contributes, or None if it contributes none."""
-    if isinstance(event, Elder.FactRecorded):
-        kind, summary, data = event.fact.kind, event.fact.summary(), plain(event.fact)
+def entries_for(event: Any) -> list[Entry]:
+    """The timeline entries an event contributes (one per fact; none for most events)."""
+    if isinstance(event, Elder.FactsRecorded):
+        items = [(d.fact.kind, d.fact.summary(), plain(d.fact), d.occurred_at)
+                 for d in event.facts]
     elif isinstance(event, Elder.IdentifierLinked):
         identifier = event.identifier
-        kind, summary, data = "identifier", f"标识: {identifier.system}|{identifier.value}", \
-            plain(identifier)
+        items = [("identifier", f"标识: {identifier.system}|{identifier.value}",
+                  plain(identifier), event.occurred_at)]
     else:
-        return None
-    return {
+        return []
+    return [{
         "elder_id": str(event.originator_id),
         "version": event.originator_version,
+        "seq": seq,
         "kind": kind,
         "summary": summary,
-        "occurred_at": event.occurred_at.isoformat(),
+        "occurred_at": occurred_at.isoformat(),
         "recorded_at": event.timestamp.isoformat(),
         "source": plain(event.source),
         "source_kind": source_kind(event.source.channel),
         "data": data,
-    }
+    } for seq, (kind, summary, data, occurred_at) in enumerate(items)]
 
 
 def timeline(events: Any) -> list[Entry]:
     """Entries of the given events in the order things happened."""
-    entries = [e for e in (entry_for(ev) for ev in events) if e is not None]
+    entries = [entry for event in events for entry in entries_for(event)]
     return sorted(entries, key=order_key)
 
 
-def order_key(entry: Entry) -> tuple[datetime, datetime, int]:
+def order_key(entry: Entry) -> tuple[datetime, datetime, int, int]:
     """Order by when it happened (as an instant, whatever the offset), then by when recorded."""
     return (datetime.fromisoformat(entry["occurred_at"]),
-            datetime.fromisoformat(entry["recorded_at"]), entry["version"])
+            datetime.fromisoformat(entry["recorded_at"]), entry["version"], entry.get("seq", 0))

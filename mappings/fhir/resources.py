@@ -15,13 +15,14 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from hub.application import DatedFact, MergeRequest, SubjectRecord
+from hub.application import MergeRequest, SubjectRecord
 from hub.facts import (
     Allergy,
     CarePlan,
     ClinicalDocument,
     Consent,
     Contact,
+    DatedFact,
     Demographics,
     Diagnosis,
     Encounter,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
-from hub.application import DatedFact, MappedMessage, MergeRequest, SubjectRecord
-from hub.facts import Allergy, Contact, Demographics, Diagnosis, Encounter, Fact, Procedure
+from hub.application import MappedMessage, MergeRequest, SubjectRecord
+from hub.facts import Allergy, Contact, DatedFact, Demographics, Diagnosis, Encounter, Fact, Procedure
 from hub.values import Coding, Identifier, Problem
 from mappings import codes, identifiers
 from mappings.errors import MappingError

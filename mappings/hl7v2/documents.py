@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from hub.application import DatedFact, MappedMessage
-from hub.facts import ClinicalDocument
+from hub.application import MappedMessage
+from hub.facts import ClinicalDocument, DatedFact
 from hub.values import Problem
 from mappings.errors import MappingError
 from mappings.hl7v2 import datatypes

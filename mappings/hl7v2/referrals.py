@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from hub.application import DatedFact, MappedMessage
-from hub.facts import ReferralRequested
+from hub.application import MappedMessage
+from hub.facts import DatedFact, ReferralRequested
 from hub.values import Problem
 from mappings.errors import MappingError
 from mappings.hl7v2.adt import (

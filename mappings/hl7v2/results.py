@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import tzinfo
 from decimal import Decimal, InvalidOperation
 
-from hub.application import DatedFact, MappedMessage, SubjectRecord
-from hub.facts import Observation
+from hub.application import MappedMessage, SubjectRecord
+from hub.facts import DatedFact, Observation
 from hub.values import Coding, Problem
 from mappings.hl7v2 import tables
 from mappings.hl7v2.adt import (

@@ -237,9 +237,9 @@ def _facts_and_identifiers(hub: Hub, message_id: Any, elder_ids: tuple[Any, ...]
                 identifiers.add(event.master_identifier.value)
             elif isinstance(event, Elder.IdentifierLinked):
                 identifiers.add(event.identifier.value)
-            elif (isinstance(event, Elder.FactRecorded)
+            elif (isinstance(event, Elder.FactsRecorded)
                   and event.source.message_id == message_id):
-                facts.append((event.fact, event.occurred_at))
+                facts.extend((dated.fact, dated.occurred_at) for dated in event.facts)
     return facts, identifiers
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from adapters.bootstrap import Hub
 from event_store.persistence import is_postgres
+from hub.elder import recorded_facts
 from tests.messages import adt, resident_id
 
 NAME = ("欧阳", "秀珍")
@@ -69,7 +70,7 @@ def test_erasure_destroys_contact_data_and_keeps_clinical_until_retention_ends(
 
     # Clinical records stay (for a regulator) until the inpatient retention of 30 years ends.
     assert until.year == 2056
-    kinds = {e.fact.kind for e in hub.app.elder_events(elder_id) if hasattr(e, "fact")}
+    kinds = {d.fact.kind for e in hub.app.elder_events(elder_id) for d in recorded_facts(e)}
     assert kinds == {"encounter", "diagnosis"}
     assert hub.eraser.enforce_retention(datetime.now(UTC)) == []
     assert hub.eraser.enforce_retention(until + timedelta(days=1)) == [elder_id]

@@ -6,6 +6,7 @@ import threading
 from datetime import UTC, datetime
 
 from adapters.bootstrap import Hub
+from hub.elder import recorded_facts
 from hub.projections import profile
 from tests.messages import adt, resident_id
 
@@ -16,9 +17,11 @@ PV1 = ("PV1|1|I|神经内科^302^2^DGSY||||D017^黄^伟|||NEU||||||||||V1"
 
 
 def fact_events(hub: Hub) -> int:
+    """How many facts the store holds, over every elder."""
     recorder = hub.app.recorder
-    return sum(1 for n in recorder.select_notifications(start=1, limit=100000)
-               if n.topic.endswith("Elder.FactRecorded"))
+    return sum(len(recorded_facts(hub.app.mapper.to_domain_event(n)))
+               for n in recorder.select_notifications(start=1, limit=100000)
+               if n.topic.endswith("Elder.FactsRecorded"))
 
 
 def test_resent_message_is_acknowledged_again_and_adds_no_facts(hub: Hub) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from adapters.bootstrap import Hub
+from adapters.bootstrap import Hub, bootstrap
+from adapters.settings import Settings
+from bench.mllp import oru
+from hub.elder import recorded_facts
 from tests.integration.test_hospital_messages_become_facts import fact_events
 from tests.messages import adt, resident_id
 
@@ -33,3 +36,39 @@ def test_new_elders_in_one_batch_are_registered_once(hub: Hub) -> None:
     assert len({a.receipt.position for a in answers}) == 1  # one commit
     hub.projector.catch_up()
     assert len(hub.read_model.find_elders(national)) == 1
+
+
+def test_a_second_hub_process_writing_to_an_elder_does_not_lose_the_firsts_next_message(
+        settings: Settings) -> None:
+    """Each process remembers the elders it saved; when another process has written to one
+    since, the next save meets that write, the stale copy is dropped and the message recorded."""
+    first_process, second_process = bootstrap(settings), bootstrap(settings)
+    try:
+        national = resident_id(sequence="088")
+        one = first_process.hl7.receive(adt(control_id="P1", national_id=national).encode(),
+                                        "test")
+        elder_id = one.receipt.elder_ids[0]
+        assert first_process.app.elders.get(elder_id) is not None  # remembered as saved
+        two = second_process.hl7.receive(adt("A08", control_id="P2", national_id=national,
+                                             when="20260302080000+0800").encode(), "test")
+        three = first_process.hl7.receive(adt("A08", control_id="P3", national_id=national,
+                                              when="20260303080000+0800").encode(), "test")
+        assert [a.ack_code for a in (one, two, three)] == ["AA", "AA", "AA"]
+        assert {a.receipt.elder_ids[0] for a in (one, two, three)} == {elder_id}
+        sources = [e.source.message_id for e in first_process.app.elder_events(elder_id)
+                   if recorded_facts(e)]
+        assert sources == [a.receipt.message_id for a in (one, two, three)]
+    finally:
+        first_process.close()
+        second_process.close()
+
+
+def test_a_lab_report_is_one_event_of_ten_results_on_the_elders_stream(hub: Hub) -> None:
+    answer = hub.hl7.receive(oru(7, 3), "test")
+    events = [e for e in hub.app.elder_events(answer.receipt.elder_ids[0]) if recorded_facts(e)]
+    kinds = [[d.fact.kind for d in recorded_facts(e)] for e in events]
+    assert kinds == [["demographics"], ["observation"] * 10]  # contact data kept apart
+    hub.projector.catch_up()
+    timeline = hub.read_model.timeline(str(answer.receipt.elder_ids[0]), kinds=["observation"])
+    assert len(timeline) == 10
+    assert len({entry["cursor"] for entry in timeline}) == 10

@@ -11,6 +11,7 @@ from adapters.bootstrap import Hub
 from adapters.cli import cli
 from adapters.settings import Settings
 from hub.application import Receipt
+from hub.elder import recorded_facts
 from hub.facts import Observation
 from hub.inbound import Envelope, InboundMessage
 from hub.values import Problem
@@ -41,9 +42,9 @@ def test_a_quarantined_result_becomes_facts_once_its_type_is_supported(hub: Hub)
     assert [type(e).__name__ for e in events] == ["Received", "Rejected", "Reprocessed",
                                                   "Accepted"]
     elder_events = hub.app.elder_events(again.receipt.elder_ids[0])
-    facts = [e for e in elder_events if getattr(e, "fact", None) is not None]
-    assert any(isinstance(e.fact, Observation) for e in facts)
-    assert {e.source.message_id for e in facts} == {first.message_id}
+    with_facts = [e for e in elder_events if recorded_facts(e)]
+    assert any(isinstance(d.fact, Observation) for e in with_facts for d in recorded_facts(e))
+    assert {e.source.message_id for e in with_facts} == {first.message_id}
     # a second run changes nothing
     assert hub.hl7.reprocess(first.message_id).receipt.fact_count == 0
     hub.projector.catch_up()

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from adapters.api.deps import CallerDep, HubDep, ReadableElder, request_id, visible_elder_ids
+from event_store.readmodel import read_timeline_cursor
 from hub.projections import profile as profile_fold
 
 router = APIRouter(prefix="/elders", tags=["elders"])
@@ -98,8 +99,7 @@ async def get_timeline(elder_id: ReadableElder, hub: HubDep,
     after = None
     if cursor:
         try:
-            at, position = cursor.rsplit("~", 1)
-            after = (datetime.fromisoformat(at), int(position))
+            after = read_timeline_cursor(cursor)
         except ValueError as error:
             raise HTTPException(422, "cursor is not one this API gave out") from error
     entries = hub.read_model.timeline(str(elder_id), kinds=kind, channels=channel, since=since,

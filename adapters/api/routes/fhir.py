@@ -27,6 +27,7 @@ from adapters.api.deps import (
 from adapters.fhir import facade
 from adapters.fhir.intake import FhirAnswer
 from adapters.fhir.outcome import operation_outcome
+from event_store.readmodel import read_timeline_cursor
 from hub.access import Caller, PurposeRequired
 from hub.values import Problem
 from mappings.fhir import reading, resources
@@ -190,8 +191,7 @@ async def patient_everything(
     after = None
     if cursor:
         try:
-            at, position = cursor.rsplit("~", 1)
-            after = (datetime.fromisoformat(at), int(position))
+            after = read_timeline_cursor(cursor)
         except ValueError:
             return _problem(400, "invalid-resource", "_cursor is not one this server gave out",
                             "_cursor")
