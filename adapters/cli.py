@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -83,15 +84,23 @@ def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None
 def mllp(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None,
          port: Annotated[int | None, typer.Option(help="or YYHUB_MLLP_PORT")] = None,
          worker: Annotated[bool, typer.Option(
-             help="run the projection worker here (off when `yyhub project` runs it)")] = True
+             help="run the projection worker here (off when `yyhub project` runs it)")] = True,
+         workers: Annotated[int, typer.Option(
+             help="listener processes sharing the port (PostgreSQL only for >1)")] = 1,
          ) -> None:
     """Serve only the MLLP listener (HL7 v2 over TCP), with a projection worker."""
-    from adapters.hl7v2.serve import serve_mllp
+    from adapters.hl7v2.serve import serve_mllp, serve_mllp_workers
+    from event_store.persistence import is_postgres
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO)
-    asyncio.run(serve_mllp(settings, host or settings.host,
-                           port if port is not None else settings.mllp_port, worker))
+    host, port = host or settings.host, port if port is not None else settings.mllp_port
+    if workers > 1:
+        if not is_postgres(settings.database_url):
+            raise typer.BadParameter("several workers need PostgreSQL (SQLite has one writer)")
+        serve_mllp_workers(settings, host, port, workers, worker)
+        return
+    asyncio.run(serve_mllp(settings, host, port, worker))
 
 
 @cli.command()
@@ -184,6 +193,19 @@ def project(once: Annotated[bool, typer.Option(help="catch up, then exit")] = Fa
             console.print(f"applied {hub.projector.catch_up()} events")
         else:
             hub.projector.run_forever()
+
+
+@cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(ctx: typer.Context) -> None:
+    """Run every benchmark beside its floor (`python -m bench`; `--quick` for a short run).
+
+    The benchmarks live in the source checkout's `bench/` folder, not in the installed package."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "__main__.py").exists():
+        raise typer.BadParameter("bench/ is part of the source checkout; run from a clone")
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "bench", *ctx.args], cwd=root))
 
 
 orgs = typer.Typer(help="Organisations that use the hub and their keys.", no_args_is_help=True)

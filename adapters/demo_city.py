@@ -95,17 +95,21 @@ def _person(rng: random.Random, index: int) -> Person:
 
 
 def generate(seed: int = 2026, elders: int = 200, start: date = date(2025, 4, 1),
-             care_home_share: float = 0.25) -> City:
-    """A year of events from `start` for `elders` elders (at least one of every source each)."""
+             care_home_share: float = 0.25, first_index: int = 0,
+             hospital_share: float = 0.4) -> City:
+    """A year of events from `start` for `elders` elders (at least one of every source each).
+
+    `first_index` numbers this city's elders after those of earlier parts, so a large city can
+    be made and sent part by part (bench/city.py) without holding it all."""
     rng = random.Random(seed)
-    people = [_person(rng, i) for i in range(elders)]
+    people = [_person(rng, i) for i in range(first_index, first_index + elders)]
     organisations = dict(HOSPITALS + CARE_HOMES + CENTRES)
     city = City(people, organisations)
     at = _clock(start)
-    for i, person in enumerate(people):
+    for i, person in enumerate(people, start=first_index):
         maker = _ElderEvents(rng, city, person, at, i)
         maker.family_doctor(featured=i == 0)
-        if i == 0 or rng.random() < 0.4:
+        if i == 0 or rng.random() < hospital_share:
             maker.hospital(featured=i == 0)
         if i == 0 or rng.random() < care_home_share:
             maker.care_home(featured=i == 0)

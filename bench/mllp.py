@@ -1,16 +1,21 @@
-"""Benchmark: stream N ORU^R01 messages (10 OBX each) over MLLP into PostgreSQL.
+"""P1: stream ORU^R01 messages (10 OBX each) over MLLP into PostgreSQL, ACK after commit.
 
-Starts `yyhub mllp` on a fresh PostgreSQL database in a subprocess, streams the messages over one
-connection with up to `--window` messages in flight (a sender keeps writing while a reader takes
-the ACKs), and prints sustained messages/s, p50/p99 ACK latency, and the raw PostgreSQL
-one-row-per-transaction INSERT rate measured in the same run, with the ratio of the two.
+Starts `yyhub mllp` (with `--workers N` listener processes sharing the port) on a fresh
+PostgreSQL database and `yyhub project` beside it, as a deployment runs them; registers the
+laboratory as a sender; then
+- streams `--n` messages over `--connections` connections, each with up to `--window`
+  messages in flight (a sender keeps writing while a reader takes the ACKs): sustained msg/s;
+- sends at a fixed `--paced-rate` over one connection: p50/p99 ACK latency at that rate;
+and measures, in the same run, one-row-per-transaction and 100-row batched INSERTs of the same
+message bytes into the same database (the floors).
 
-    python bench/mllp.py --n 10000
+    python bench/mllp.py --n 10000 --connections 4 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import statistics
@@ -20,9 +25,14 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from stdnum.cn import ric
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.floors import batched_insert_rate, free_port, raw_insert_rate, wait_for_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -33,52 +43,22 @@ def resident_id(n: int) -> str:
     return first17 + ric.calc_check_digit(first17 + "0")
 
 
-def oru(i: int, patients: int) -> bytes:
+def oru(i: int, patients: int, prefix: str = "B") -> bytes:
     """An ORU^R01 with 10 OBX (vital signs and labs) for one of `patients` elders."""
     p = i % patients
     obx = "\r".join(
         f"OBX|{k}|NM|{8860 + k}-{k % 10}^检验{k}^LN||{70 + (i + k) % 50}|mmol/L^mmol/L^UCUM|"
         f"3.9-6.1|N|||F|||20260310{(i // 60) % 24:02d}{i % 60:02d}00+0800" for k in range(1, 11))
-    return (f"MSH|^~\\&|LIS|DGSY|YYHUB|HUB|20260310093000+0800||ORU^R01^ORU_R01|B{i}|P|2.5|||||CHN|"
-            f"UNICODE UTF-8\rPID|1||{resident_id(p)}^^^^NNCHN~M{p}^^^DGSY^MR||王^建{p % 10}||"
-            f"19400101|M\rOBR|1||F{i}|CBC^血常规^L|||20260310080000+0800\r{obx}\r").encode()
+    return (f"MSH|^~\\&|LIS|DGSY|YYHUB|HUB|20260310093000+0800||ORU^R01^ORU_R01|{prefix}{i}|P|"
+            f"2.5|||||CHN|UNICODE UTF-8\rPID|1||{resident_id(p)}^^^^NNCHN~M{p}^^^DGSY^MR||"
+            f"王^建{p % 10}||19400101|M\rOBR|1||F{i}|CBC^血常规^L|||20260310080000+0800\r"
+            f"{obx}\r").encode()
 
 
-def raw_insert_rate(dsn: str, rows: int) -> float:
-    """Rows/s for one-row INSERT transactions on one connection (the floor to compare with)."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS bench_floor (id bigserial primary key, "
-                     "payload bytea)")
-        payload = b"x" * 600
-        start = time.perf_counter()
-        for _ in range(rows):
-            conn.execute("INSERT INTO bench_floor (payload) VALUES (%s)", (payload,))
-        elapsed = time.perf_counter() - start
-        conn.execute("DROP TABLE bench_floor")
-    return rows / elapsed
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("server did not start")
-
-
-def stream(port: int, messages: list[bytes], window: int) -> tuple[float, list[float], dict]:
-    """Send with at most `window` unanswered; return elapsed seconds, latencies, ACK codes."""
+def stream(port: int, messages: list[bytes], window: int, pace: float = 0.0
+           ) -> tuple[float, list[float], dict[str, int]]:
+    """Send with at most `window` unanswered (and, if `pace`, one every 1/pace s); return
+    elapsed seconds, ACK latencies and ACK codes."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     slots = threading.Semaphore(window)
@@ -96,8 +76,7 @@ def stream(port: int, messages: list[bytes], window: int) -> tuple[float, list[f
             buffer += chunk
             while b"\x1c\r" in buffer:
                 frame, buffer = buffer.split(b"\x1c\r", 1)
-                now = time.perf_counter()
-                latencies.append(now - sent_at[received])
+                latencies.append(time.perf_counter() - sent_at[received])
                 code = frame.split(b"MSA|", 1)[1][:2].decode()
                 codes[code] = codes.get(code, 0) + 1
                 received += 1
@@ -108,6 +87,10 @@ def stream(port: int, messages: list[bytes], window: int) -> tuple[float, list[f
     start = time.perf_counter()
     for i, message in enumerate(messages):
         slots.acquire()
+        if pace:
+            due = start + i / pace
+            if due > time.perf_counter():
+                time.sleep(due - time.perf_counter())
         sent_at[i] = time.perf_counter()
         sock.sendall(b"\x0b" + message + b"\x1c\r")
     thread.join()
@@ -116,47 +99,115 @@ def stream(port: int, messages: list[bytes], window: int) -> tuple[float, list[f
     return elapsed, latencies, codes
 
 
+def _cli(args: list[str], env: dict[str, str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "adapters.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+
+
+def _projected(url: str) -> tuple[int, int]:
+    """(events in the log, events the projection has applied)."""
+    with psycopg.connect(url) as conn:
+        last = conn.execute("SELECT coalesce(max(notification_id), 0) FROM "
+                            "yiyanghub_events").fetchone()[0]
+        done = conn.execute("SELECT coalesce(max(position), 0) FROM rm_tracking").fetchone()[0]
+    return int(last), int(done)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def run(n: int = 10_000, connections: int = 4, workers: int = 2, window: int = 64,
+        patients: int = 500, paced_rate: float = 500, paced_seconds: float = 10,
+        floor_rows: int = 3000) -> dict[str, Any]:
+    name = f"yyhub_bench_{uuid.uuid4().hex[:8]}"
+    url = f"{SERVER}/{name}"
+    port = free_port()
+    env = {**os.environ, "YYHUB_DATABASE_URL": url, "YYHUB_MLLP_PORT": str(port)}
+    subprocess.run([sys.executable, "-m", "adapters.cli", "orgs", "add", "DGSY", "--role",
+                    "hospital", "--facility", "DGSY"], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=300)
+    server = _cli(["mllp", "--no-worker", "--workers", str(workers)], env)
+    projector = _cli(["project"], env)
+    result: dict[str, Any] = {"messages": n, "connections": connections, "workers": workers,
+                              "window": window}
+    try:
+        wait_for_port(port, server)
+        messages = [oru(i, patients) for i in range(n)]
+        # a warm-up the size of one window per connection: imports, pools, first elders
+        stream(port, [oru(i, patients, "W") for i in range(window)], window)
+        per_connection = [messages[k::connections] for k in range(connections)]
+        outcomes: list[tuple[float, list[float], dict[str, int]]] = []
+        threads = [threading.Thread(target=lambda part=part: outcomes.append(
+            stream(port, part, window))) for part in per_connection]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+        latencies = [x for o in outcomes for x in o[1]]
+        codes: dict[str, int] = {}
+        for o in outcomes:
+            for code, count in o[2].items():
+                codes[code] = codes.get(code, 0) + count
+        result.update(sustained=len(latencies) / elapsed, seconds=elapsed, codes=codes,
+                      p50_ms=statistics.median(latencies) * 1000,
+                      p99_ms=percentile(latencies, 0.99) * 1000)
+        paced = [oru(i, patients, "P") for i in range(int(paced_rate * paced_seconds))]
+        _, paced_latencies, paced_codes = stream(port, paced, 10_000, pace=paced_rate)
+        result.update(paced_rate=paced_rate, paced_codes=paced_codes,
+                      paced_p50_ms=statistics.median(paced_latencies) * 1000,
+                      paced_p99_ms=percentile(paced_latencies, 0.99) * 1000)
+        # the projection worker beside it: how far behind it was, and how long to catch up
+        last, done = _projected(url)
+        began = time.perf_counter()
+        while done < last and time.perf_counter() - began < 600:
+            time.sleep(0.2)
+            last, done = _projected(url)
+        result.update(projection_lag_events=last - done if done < last else 0,
+                      projection_caught_up_seconds=time.perf_counter() - began,
+                      events=last)
+    finally:
+        server.terminate()
+        projector.terminate()
+        server.wait(60)
+        projector.wait(60)
+    try:
+        sample = messages[:floor_rows]
+        result["floor_one_row"] = raw_insert_rate(url, sample)
+        result["floor_batched"] = batched_insert_rate(url, messages[:floor_rows * 5])
+    finally:
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="messages to stream")
-    parser.add_argument("--window", type=int, default=64, help="messages in flight")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="MLLP listener processes")
+    parser.add_argument("--window", type=int, default=64, help="messages in flight per connection")
     parser.add_argument("--patients", type=int, default=500, help="distinct elders")
-    parser.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
-                        help="projection worker inside the MLLP process (as `yyhub mllp`)")
-    parser.add_argument("--floor-rows", type=int, default=3000, help="raw INSERTs to time")
+    parser.add_argument("--paced-rate", type=float, default=500)
     args = parser.parse_args()
-
-    name = f"yyhub_bench_{uuid.uuid4().hex[:8]}"
-    url = f"{SERVER}/{name}"
-    port = free_port()
-    env = {**os.environ, "YYHUB_DATABASE_URL": url, "YYHUB_MLLP_PORT": str(port),
-           "YYHUB_READ_MODEL_PREFIX": "rm_"}
-    command = [sys.executable, "-m", "adapters.cli", "mllp"]
-    if not args.worker:
-        command.append("--no-worker")
-    server = subprocess.Popen(command, cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_port(port, server)
-        messages = [oru(i, args.patients) for i in range(args.n)]
-        elapsed, latencies, codes = stream(port, messages, args.window)
-        floor = raw_insert_rate(f"{SERVER}/{name}", args.floor_rows)
-    finally:
-        server.terminate()
-        server.wait(30)
-        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    rate = len(latencies) / elapsed
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"messages            {len(latencies)} of {args.n} (ACK codes {codes})")
-    print(f"sustained           {rate:,.0f} messages/s ({rate * 10:,.0f} observations/s) "
-          f"over {elapsed:.1f} s, window {args.window}")
-    print(f"ACK latency         p50 {statistics.median(latencies) * 1000:.1f} ms, "
-          f"p99 {p99 * 1000:.1f} ms")
-    print(f"raw PostgreSQL      {floor:,.0f} one-row INSERT transactions/s (same run)")
-    print(f"ratio               {rate / floor:.2f} × the raw floor")
+    r = run(args.n, args.connections, args.workers, args.window, args.patients, args.paced_rate)
+    print(f"messages            {args.n} over {args.connections} connections, "
+          f"{args.workers} listener processes (ACK codes {r['codes']})")
+    print(f"sustained           {r['sustained']:,.0f} messages/s "
+          f"({r['sustained'] * 10:,.0f} observations/s) over {r['seconds']:.1f} s")
+    print(f"ACK latency         p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (saturated)")
+    print(f"at {r['paced_rate']:.0f} msg/s         p50 {r['paced_p50_ms']:.1f} ms, "
+          f"p99 {r['paced_p99_ms']:.1f} ms")
+    print(f"raw PostgreSQL      {r['floor_one_row']:,.0f} one-row INSERT transactions/s, "
+          f"{r['floor_batched']:,.0f} rows/s in 100-row transactions (same run, same bytes)")
+    print(f"ratio               {r['sustained'] / r['floor_one_row']:.2f} × the one-row floor")
+    print(f"projection          caught up {r['projection_caught_up_seconds']:.1f} s after the "
+          f"last ACK ({r['events']} events)")
+    print(json.dumps(r))
 
 
 if __name__ == "__main__":

@@ -437,6 +437,16 @@ class HubApplication(Application[UUID]):
         elder_ids: list[UUID] = []
         warnings = list(problems) + list(mapped.warnings)
         fact_count = 0
+        # Facts of consecutive subjects about one elder (a FHIR Bundle's resources, an ORU's
+        # results) are recorded together, as one event per class of data.
+        pending: tuple[Elder | None, list[DatedFact]] = (None, [])
+
+        def flush() -> None:
+            elder, facts = pending
+            if elder is not None and facts:
+                record_facts(elder, facts, source)
+            facts.clear()
+
         for subject in mapped.subjects:
             try:
                 resolution = self._resolve(work, subject, source, warnings)
@@ -460,12 +470,18 @@ class HubApplication(Application[UUID]):
                                            subject.contract.location)) from refused
                 work.add(*changed)
                 facts = (*facts, DatedFact(status, subject.occurred_at))
-            record_facts(resolution.elder, facts, source)
+            if pending[0] is not resolution.elder:
+                flush()
+                pending = (resolution.elder, [])
+            pending[1].extend(facts)
             fact_count += len(facts)
             work.add(resolution.elder, *resolution.new_indexes)
+            if subject.merges:
+                flush()
             for request in subject.merges:
                 self._merge_requested(work, resolution.elder, request, source,
                                       subject.occurred_at, warnings)
+        flush()
         return Receipt(message.id, ACCEPTED, ACCEPTED, tuple(warnings), tuple(elder_ids),
                        None, fact_count)
 

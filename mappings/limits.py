@@ -9,37 +9,30 @@ from __future__ import annotations
 import re
 
 MAX_JSON_DEPTH = 64
-_TOKENS = re.compile(rb'[\[\]{}"\\]')
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPEN = frozenset(b"[{")
 
 
 def json_depth_exceeds(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when brackets outside strings nest deeper than `limit` (cheap: one regex pass)."""
+    """True when brackets outside strings nest deeper than `limit`.
+
+    Cheap for large bodies: strings are cut out by one regex pass and everything but brackets
+    by `bytes.translate`, so only the brackets are walked in Python."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False  # too few brackets to nest that deep (most bodies stop here)
+    outside = _STRING.sub(b"", raw)
+    unterminated = outside.find(b'"')
+    if unterminated != -1:
+        outside = outside[:unterminated]  # the rest is inside a string that never ends
     depth = 0
-    in_string = escaped = False
-    last_escape = -2
-    for match in _TOKENS.finditer(raw):
-        char, at = match.group(), match.start()
-        if in_string:
-            if char == b"\\":
-                escaped = not (escaped and last_escape == at - 1)
-                last_escape = at
-            elif char == b'"':
-                if escaped and last_escape == at - 1:
-                    escaped = False
-                else:
-                    in_string = False
-                    escaped = False
-            continue
-        if char == b'"':
-            in_string, escaped = True, False
-        elif char in (b"[", b"{"):
+    for char in outside.translate(None, _NOT_BRACKETS):
+        if char in _OPEN:
             depth += 1
             if depth > limit:
                 return True
-        elif char in (b"]", b"}"):
+        else:
             depth -= 1
     return False
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -134,7 +135,10 @@ class MllpListener:
         self.server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> asyncio.Server:
-        self.server = await asyncio.start_server(self._serve_connection, host, port)
+        # SO_REUSEPORT: several `yyhub mllp` processes share one port and the kernel spreads
+        # hospitals' connections over them (`yyhub mllp --workers N`).
+        self.server = await asyncio.start_server(self._serve_connection, host, port,
+                                                 reuse_port=hasattr(socket, "SO_REUSEPORT"))
         where = ", ".join(str(s.getsockname()) for s in self.server.sockets)
         log.info("MLLP listening on %s", where)
         return self.server

@@ -38,6 +38,48 @@ async def serve_mllp(settings: Settings, host: str, port: int, worker: bool = Tr
         hub.close()
 
 
+def serve_mllp_workers(settings: Settings, host: str, port: int, workers: int,
+                       worker: bool) -> None:
+    """`workers` listener processes on one port (SO_REUSEPORT); this process supervises them
+    and runs the projection worker. A listener that dies is started again; its senders
+    reconnect and resend what had no ACK."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "adapters.cli", "mllp", "--host", host, "--port",
+               str(port), "--no-worker"]
+    env = {**os.environ, "YYHUB_DATABASE_URL": settings.database_url}
+    children = [subprocess.Popen(command, env=env) for _ in range(workers)]
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    hub = bootstrap(settings)
+    if worker:
+        hub.start_worker()
+    try:
+        while not stopping:
+            for i, child in enumerate(children):
+                if child.poll() is not None:
+                    log.warning("MLLP listener %d exited with %s; starting it again", child.pid,
+                                child.returncode)
+                    children[i] = subprocess.Popen(command, env=env)
+            time.sleep(0.5)
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(30)
+        hub.close()
+
+
 async def serve_http_and_mllp(settings: Settings, host: str, port: int, mllp_port: int) -> None:
     """HTTP and MLLP share one hub, so a message sent either way reads the same afterwards."""
     import uvicorn
