@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     local_timezone: str = "Asia/Shanghai"
-    projection_batch_size: int = 500
+    projection_batch_size: int = 2000
     read_model_prefix: str = "rm_"
     # Off only for local development: every caller is then a trusted local regulator.
     auth_required: bool = True

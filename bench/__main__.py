@@ -214,8 +214,10 @@ def bench_p4(table: Table, size: dict[str, int], url: str, folder: Path) -> None
                 "--rate", "200", "--count", str(size["p4_requests"]), "--max-seconds", "120"]
         headers = ["--header", f"Authorization: Bearer {key}", "--header",
                    "X-Purpose: audit"]
-        subprocess.run([*load[:4], "--paths-file", str(paths), "--rate", "50", "--count",
-                        "100", *headers], cwd=ROOT, capture_output=True, check=True)  # warm
+        warm = [sys.executable, "-m", "bench.load", "--base", f"http://127.0.0.1:{port}",
+                "--rate", "50", "--count", "100"]
+        subprocess.run([*warm, "--paths-file", str(paths), *headers], cwd=ROOT,
+                       capture_output=True, check=True)
         got = json.loads(subprocess.run([*load, "--paths-file", str(paths), *headers],
                                         cwd=ROOT, capture_output=True, text=True,
                                         check=True).stdout)

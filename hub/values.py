@@ -78,8 +78,21 @@ class Problem:
         return self.severity == "error"
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def plain(value: Any) -> Any:
-    """Turn a value object (and what it holds) into JSON-ready plain data for read models."""
+    """Turn a value object (and what it holds) into JSON-ready plain data for read models.
+
+    On the projection's hot path (every fact, twice): scalars return first, and a dataclass's
+    field names are looked up once per class."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        return {name: plain(getattr(value, name)) for name in names}
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, UUID | Decimal):
@@ -89,7 +102,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if hasattr(value, "__dataclass_fields__"):
-        return {name: plain(getattr(value, name)) for name in value.__dataclass_fields__}
+        _FIELD_NAMES[kind] = tuple(value.__dataclass_fields__)
+        return plain(value)
     return value
 
 
