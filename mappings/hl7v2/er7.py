@@ -39,13 +39,11 @@ class Encoding:
 class Segment:
     """One segment; `field(n)` is SEG-n as sent (still escaped)."""
 
-    __slots__ = ("_split", "fields", "id")
+    __slots__ = ("fields", "id")
 
     def __init__(self, segment_id: str, fields: list[str]):
         self.id = segment_id
         self.fields = fields
-        # field number → repetitions → components → subcomponents, split on first use
-        self._split: dict[int, list[list[list[str]]]] = {}
 
     def field(self, number: int) -> str:
         return self.fields[number] if number < len(self.fields) else ""
@@ -81,21 +79,10 @@ class Er7Message:
             return ""
         if segment.id == "MSH" and field in (1, 2):
             return segment.field(field)
-        split = segment._split.get(field)
-        if split is None:
-            enc = self.encoding
-            split = segment._split[field] = [
-                [component_.split(enc.subcomponent) for component_ in rep.split(enc.component)]
-                for rep in self.repetitions(segment, field)]
-        if repetition >= len(split):
+        reps = self.repetitions(segment, field)
+        if repetition >= len(reps):
             return ""
-        components = split[repetition]
-        if component > len(components):
-            return ""
-        subs = components[component - 1]
-        if subcomponent > len(subs):
-            return ""
-        return self.unescape(subs[subcomponent - 1])
+        return self.part(reps[repetition], component, subcomponent)
 
     def part(self, repetition: str, component: int = 1, subcomponent: int = 1) -> str:
         comps = repetition.split(self.encoding.component)
