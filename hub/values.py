@@ -16,9 +16,19 @@ VALUE_TYPES: dict[str, type[Any]] = {}
 
 
 def value_type(cls: type[Any]) -> type[Any]:
-    """Register a frozen dataclass as an event payload type under its class name."""
+    """Register a frozen dataclass as an event payload type under its class name.
+
+    Value objects are immutable (frozen, holding tuples and other values), so copying an
+    aggregate shares them instead of copying them: the hub copies aggregates for every message
+    it decides (copy on write), and each elder holds its identifiers."""
     VALUE_TYPES[cls.__name__] = cls
+    cls.__copy__ = _shared
+    cls.__deepcopy__ = _shared
     return cls
+
+
+def _shared(self: Any, memo: Any = None) -> Any:
+    return self
 
 
 @value_type

@@ -43,3 +43,21 @@ def test_package_imports_only_inward(package: str) -> None:
             if name in FORBIDDEN_THIRD_PARTY.get(package, set()):
                 offences.append(f"{path.relative_to(ROOT)} imports {name}")
     assert offences == []
+
+
+def test_value_objects_are_immutable_so_copies_of_aggregates_may_share_them() -> None:
+    """Copies of aggregates share value objects (`hub.values.value_type`): each must be a
+    frozen dataclass whose fields hold no list, dict or set."""
+    import dataclasses
+    import typing
+
+    import hub.facts  # noqa: F401  (registers the fact kinds)
+    import hub.referrals  # noqa: F401
+    from hub.values import VALUE_TYPES
+
+    for cls in VALUE_TYPES.values():
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, cls  # type: ignore[attr-defined]
+        for name, hint in typing.get_type_hints(cls).items():
+            text = str(hint)
+            assert not any(m in text for m in ("list[", "dict[", "set[", "List[", "Dict[")), \
+                (cls.__name__, name, text)
