@@ -18,8 +18,8 @@ from adapters.settings import Settings
 from bench.mllp import oru
 
 ROOT = Path(__file__).resolve().parents[2]
-MESSAGES = 400
-KILL_AFTER_ACKS = 120
+MESSAGES = 5000  # as issue 3 asks: the kill lands while thousands are still to come
+KILL_AFTER_ACKS = 1500
 FACTS_PER_MESSAGE = 11  # demographics + 10 results
 
 
