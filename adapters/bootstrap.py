@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 from adapters.fhir.intake import FhirIntake
 from adapters.hl7v2.intake import Hl7Intake
@@ -12,6 +15,7 @@ from adapters.identity_review import CandidateFinder
 from adapters.records_intake import RecordIntake
 from adapters.referral_parts import ReferralParts, build_referral_parts
 from adapters.settings import Settings
+from event_store.as_of import profile_as_of
 from event_store.erasure import Eraser
 from event_store.keys import KeyStore
 from event_store.persistence import StoredHub, open_store, prepare_database
@@ -40,6 +44,11 @@ class Hub:
     fhir: FhirIntake
     identity: CandidateFinder
     _worker: threading.Thread | None = field(default=None, repr=False)
+
+    def profile_as_of(self, elder_id: UUID, as_of: datetime) -> dict[str, Any] | None:
+        """The elder's own profile from the events recorded by `as_of` (None: not known yet),
+        read from the nearest profile checkpoint."""
+        return profile_as_of(self.app, self.read_model, elder_id, as_of)
 
     def start_worker(self) -> None:
         """Keep the read model fresh in the background (for `serve`)."""

@@ -55,7 +55,8 @@ class Eraser:
         """Remove the elder from every read model: a frozen elder is stored, not processed."""
         t = self.read_model.t
         with self.read_model.engine.begin() as conn:
-            for table in (t.profile, t.identifier, t.timeline, *self.also_forget):
+            for table in (t.profile, t.profile_checkpoint, t.identifier, t.timeline,
+                          *self.also_forget):
                 conn.execute(sa.delete(table).where(table.c.elder_id == elder_id))
 
     def scrub(self) -> None:
@@ -67,6 +68,7 @@ class Eraser:
                 conn.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
             else:
                 t = self.read_model.t
-                tables = (t.profile, t.identifier, t.timeline, *self.also_forget)
+                tables = (t.profile, t.profile_checkpoint, t.identifier, t.timeline,
+                          *self.also_forget)
                 for name in ("elder_key", *(table.name for table in tables)):
                     conn.execute(sa.text(f'VACUUM FULL "{name}"'))

@@ -38,6 +38,10 @@ log = logging.getLogger("yyhub.projector")
 
 PROJECTION = "elders"
 
+# Every this many events of an elder's stream (by originator_version), the projection keeps a
+# checkpoint of that stream's profile for as-of reads (event_store/as_of.py).
+CHECKPOINT_EVERY = 500
+
 
 class Handler(Protocol):
     """Writes one part of the read model from a batch of (position, event) pairs."""
@@ -46,7 +50,10 @@ class Handler(Protocol):
 
 
 class ElderHandler:
-    """Profiles, identifiers and timelines of elders."""
+    """Profiles, identifiers and timelines of elders, and checkpoints of their profiles."""
+
+    def __init__(self, checkpoint_every: int = CHECKPOINT_EVERY):
+        self.checkpoint_every = checkpoint_every
 
     def handle(self, conn: Connection, tables: Tables, batch: list[tuple[int, Any]]) -> None:
         by_elder: dict[str, list[tuple[int, Any]]] = defaultdict(list)
@@ -58,13 +65,20 @@ class ElderHandler:
         t = tables.profile
         held = {row.elder_id: row.document for row in conn.execute(
             sa.select(t.c.elder_id, t.c.document).where(t.c.elder_id.in_(list(by_elder))))}
-        profiles, identifiers, entries = [], [], []
+        profiles, identifiers, entries, checkpoints = [], [], [], []
         involved: set[tuple[str, str]] = set()
         cared: dict[tuple[str, str, str], dict[str, Any]] = {}
         for elder_id, events in by_elder.items():
             state = held.get(elder_id) or profile.initial(elder_id)
             for position, event in events:
                 state = profile.apply(state, event)
+                if event.originator_version % self.checkpoint_every == 0:
+                    # `apply` returns a new profile and never changes one it was given, so this
+                    # is the stream's state after exactly this event.
+                    checkpoints.append({"elder_id": elder_id,
+                                        "version": event.originator_version,
+                                        "recorded_at": utc_naive(event.timestamp),
+                                        "document": state})
                 for entry in timeline.entries_for(event):
                     entries.append({
                         "position": position, "seq": entry["seq"], "elder_id": elder_id,
@@ -85,6 +99,7 @@ class ElderHandler:
                              "name": state["demographics"].get("name", ""),
                              "position": events[-1][0]})
         upsert(conn, t, profiles, ["elder_id"])
+        upsert(conn, tables.profile_checkpoint, checkpoints, ["elder_id", "version"])
         upsert(conn, tables.identifier, identifiers, ["system", "value"])
         upsert(conn, tables.timeline, entries, ["position", "seq"], update=False)
         upsert(conn, tables.relationship,
@@ -263,8 +278,8 @@ class ErasureHandler:
         for _, event in batch:
             if isinstance(event, Erasure.Requested):
                 elder_id = str(event.elder_id)
-                for table in (tables.profile, tables.identifier, tables.timeline,
-                              tables.match_key):
+                for table in (tables.profile, tables.profile_checkpoint, tables.identifier,
+                              tables.timeline, tables.match_key):
                     conn.execute(sa.delete(table).where(table.c.elder_id == elder_id))
 
 

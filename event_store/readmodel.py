@@ -35,6 +35,7 @@ class Tables:
     merge: sa.Table
     match_key: sa.Table
     candidate: sa.Table
+    profile_checkpoint: sa.Table
 
 
 def define_tables(prefix: str = "rm_") -> Tables:
@@ -134,8 +135,18 @@ def define_tables(prefix: str = "rm_") -> Tables:
         sa.Column("decision_reason", sa.String(1000)),
         sa.Column("decided_at", sa.DateTime),
         sa.Column("position", sa.BigInteger, nullable=False))
+    # Every so many events of an elder's stream, that stream's own profile (its fold, never a
+    # merged person's) after the event at `version`, recorded at that event's timestamp: an
+    # as-of read starts from the latest one recorded by then instead of from nothing.
+    profile_checkpoint = sa.Table(
+        f"{prefix}profile_checkpoint", md,
+        sa.Column("elder_id", sa.String(36), primary_key=True),
+        sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("recorded_at", sa.DateTime, nullable=False),
+        sa.Column("document", sa.JSON, nullable=False),
+        sa.Index(f"{prefix}profile_checkpoint_when", "elder_id", "recorded_at"))
     return Tables(md, tracking, profile, identifier, timeline, inbound, organisation,
-                  relationship, audit, merge, match_key, candidate)
+                  relationship, audit, merge, match_key, candidate, profile_checkpoint)
 
 
 class ReadModel:
@@ -194,6 +205,18 @@ class ReadModel:
             return documents.get(elder_id)
         held = [documents[m] for m in members if m in documents]
         return profile_fold.combine(members[0], held) if held else None
+
+    def profile_checkpoint(self, elder_id: str, as_of: datetime
+                           ) -> tuple[int, dict[str, Any]] | None:
+        """(version, document) of the latest checkpoint of this elder's own stream recorded
+        at or before the instant, or None."""
+        t = self.t.profile_checkpoint
+        query = (sa.select(t.c.version, t.c.document)
+                 .where(t.c.elder_id == elder_id, t.c.recorded_at <= utc_naive(as_of))
+                 .order_by(t.c.recorded_at.desc(), t.c.version.desc()).limit(1))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (int(row.version), row.document) if row else None
 
     def all_profiles(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -12,7 +12,6 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters.api.deps import HubDep, ReadableElder, require_role
-from hub.projections import profile as profile_fold
 from hub.projections import timeline as timeline_fold
 from hub.values import plain
 
@@ -44,8 +43,12 @@ def read_audit(hub: HubDep, organisation: str | None = None, elder_id: str | Non
 
 @router.get("/elders/{elder_id}/profile", response_model=dict[str, Any])
 async def profile_as_of(elder_id: ReadableElder, hub: HubDep, as_of: AsOf) -> dict[str, Any]:
-    events = await run_in_threadpool(_known_by, hub, elder_id, as_of)
-    return {**profile_fold.fold(elder_id, events), "as_of": as_of.isoformat()}
+    if as_of.tzinfo is None:
+        raise HTTPException(422, "as_of needs a time zone offset")
+    document = await run_in_threadpool(hub.profile_as_of, elder_id, as_of)
+    if document is None:
+        raise HTTPException(404, "no such elder was known at that instant")
+    return {**document, "as_of": as_of.isoformat()}
 
 
 @router.get("/elders/{elder_id}/timeline", response_model=dict[str, Any])

@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.api.deps import CallerDep, HubDep, ReadableElder, request_id, visible_elder_ids
 from event_store.readmodel import read_timeline_cursor
-from hub.projections import profile as profile_fold
 
 router = APIRouter(prefix="/elders", tags=["elders"])
 
@@ -71,11 +70,10 @@ async def get_profile(elder_id: ReadableElder, hub: HubDep,
     if as_of is not None:
         if as_of.tzinfo is None:
             raise HTTPException(422, "as_of needs a time zone offset, e.g. 2026-01-01T08:00:00+08:00")
-        events = await run_in_threadpool(hub.app.elder_events, elder_id)
-        known = [e for e in events if e.timestamp <= as_of]
-        if not known:
+        document = await run_in_threadpool(hub.profile_as_of, elder_id, as_of)
+        if document is None:
             raise HTTPException(404, "no such elder was known at that instant")
-        return {**profile_fold.fold(elder_id, known), "as_of": as_of.isoformat()}
+        return {**document, "as_of": as_of.isoformat()}
     await _wait(hub, wait_for)
     document = hub.read_model.profile(str(elder_id))
     if document is None:
