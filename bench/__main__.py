@@ -205,9 +205,10 @@ def bench_p4(table: Table, size: dict[str, int], url: str, folder: Path) -> None
     paths = folder / "paths.txt"
     paths.write_text("\n".join(f"/elders/{e}/profile" for e in elders), encoding="utf-8")
     port = floors.free_port()
+    # as deployed for a city: HTTP in two processes (one of them runs the projection)
     server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--host",
-                               "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "127.0.0.1", "--port", str(port), "--workers", "2"], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         floors.wait_for_port(port, server)
         load = [sys.executable, "-m", "bench.load", "--base", f"http://127.0.0.1:{port}",

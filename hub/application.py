@@ -26,6 +26,7 @@ from hub.elder import Elder, recorded_facts
 from hub.erasure import Erasure, clinical_retention_end
 from hub.errors import HubError, PersonalDataErased
 from hub.facts import DatedFact, Demographics, Encounter
+from hub.group_commit import GroupCommit
 from hub.identity import IdentifierIndex, strength
 from hub.identity_review import MatchCandidate
 from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope, InboundMessage
@@ -293,6 +294,9 @@ class HubApplication(Application[UUID]):
         super().__init__(*args, **kwargs)
         self.elder_by_index = {}
         self.elders = ElderCache()
+        # Reads are audited before they are answered; at hundreds of reads a second their
+        # records share commits (hub/group_commit.py).
+        self.audit_commit = GroupCommit(self.save)
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Record, then remember the elders as saved; forget them when the save failed."""
@@ -671,7 +675,7 @@ class HubApplication(Application[UUID]):
         record = PersonalDataRead(organisation=organisation, role=role, elder_id=elder_id,
                                   what=what, purpose=purpose, request_id=request_id,
                                   read_at=read_at, outcome=outcome)
-        return self.save(record)[-1].notification.id
+        return self.audit_commit.save(record)
 
     def elder_events(self, elder_id: UUID) -> list[Any]:
         """Every event in an elder's stream, oldest first (for as-of replay).
