@@ -138,13 +138,13 @@ RECORD_SUFFIXES = (".csv", ".json")
 
 
 def _ingest_records(hub: Hub, file: Path, progress: Progress, counts: dict[str, int]) -> None:
-    """One CSV or JSON file of records; an unreadable file is reported and changes nothing."""
+    """One CSV or JSON file of records; an unreadable file is reported (and kept as rejected)."""
     from mappings.errors import UnreadableMessage
 
     rows = progress.add_task(f"  {file.name}", total=None)
     try:
         answer = hub.records.receive_file(
-            file.read_bytes(), filename=file.name,
+            file.read_bytes(), filename=file.name, sender="yyhub-ingest",
             progress=lambda done, total: progress.update(rows, completed=done, total=total))
     except UnreadableMessage as error:
         counts["unreadable file"] = counts.get("unreadable file", 0) + 1

@@ -25,7 +25,7 @@ from hub.inbound import ACCEPTED, DUPLICATE, REJECTED, Envelope
 from hub.values import Problem
 from mappings import identifiers
 from mappings.assessment import GBT_42195, count_risk_events
-from mappings.errors import MappingError
+from mappings.errors import MappingError, UnreadableMessage
 from mappings.record_files import Row, read_rows
 from mappings.records import (
     RECORD_TYPES,
@@ -101,10 +101,27 @@ class RecordIntake:
     def receive_file(self, data: bytes, content_type: str = "", filename: str = "",
                      transport: str = "file",
                      progress: Callable[[int, int], None] | None = None,
-                     allowed_organisations: set[str] | None = None) -> IntakeAnswer:
-        """Raises UnreadableMessage (nothing recorded) when the file cannot be read as a whole."""
-        rows = read_rows(data, content_type, filename)
+                     allowed_organisations: set[str] | None = None,
+                     sender: str = "unknown") -> IntakeAnswer:
+        """Raises UnreadableMessage when the file cannot be read as a whole: the file is then
+        kept as one rejected message from `sender`, with the reason, and yields no facts."""
+        try:
+            rows = read_rows(data, content_type, filename)
+        except UnreadableMessage as error:
+            self.keep_unreadable(data, sender, transport, error)
+            raise
         return self.receive_rows(rows, transport, progress, allowed_organisations)
+
+    def keep_unreadable(self, data: bytes, sender: str, transport: str,
+                        error: UnreadableMessage) -> Receipt:
+        """Keep a file or body that could not be read at all, as rejected with its reasons
+        (a resend of the same bytes is recognised); `error.message_id` names it."""
+        envelope = Envelope(sender=sender, channel=f"records:{transport}", raw=data,
+                            received_at=datetime.now(UTC), message_type="record^unreadable",
+                            control_id="")
+        receipt = self._record(envelope, None, error.problems)
+        error.message_id, error.position = receipt.message_id, receipt.position
+        return receipt
 
     def receive_rows(self, rows: Iterable[Row], transport: str,
                      progress: Callable[[int, int], None] | None = None,

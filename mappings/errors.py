@@ -10,6 +10,9 @@ class MappingError(ValueError):
 
     def __init__(self, problems: tuple[Problem, ...] | Problem):
         self.problems = problems if isinstance(problems, tuple) else (problems,)
+        # set once the hub has kept the input (as a rejected inbound message)
+        self.message_id: object | None = None
+        self.position: int | None = None
         super().__init__("; ".join(f"{p.location}: {p.message}" for p in self.problems))
 
 

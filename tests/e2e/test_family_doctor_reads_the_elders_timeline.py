@@ -171,12 +171,17 @@ def test_a_file_posted_as_the_body_answers_per_bad_row(client: TestClient) -> No
     assert body["rejected"][0]["problems"][0]["location"] == "row 3, column 收缩压"
 
 
-def test_an_empty_file_answers_one_error_and_records_nothing(client: TestClient) -> None:
+def test_an_empty_file_answers_one_error_and_is_kept_as_rejected(client: TestClient) -> None:
     answer = client.post("/files", content=b"",
                          headers={**as_org(CARE_HOME), "content-type": "text/csv"})
     assert answer.status_code == 422
-    assert answer.json()["detail"] == {"error": "the file is empty"}
-    assert client.get("/inbound").json() == []
+    detail = answer.json()["detail"]
+    assert detail["error"] == "the file is empty"
+    [kept] = client.get("/inbound", params={
+        "outcome": "rejected", "wait_for": answer.headers["X-Hub-Position"]},
+        headers=as_org(CARE_HOME)).json()  # the care home sees what it sent
+    assert kept["message_id"] == detail["message_id"]
+    assert kept["problems"][0]["message"] == "the file is empty"
 
 
 def test_care_logs_accept_a_list_of_json_records(client: TestClient) -> None:

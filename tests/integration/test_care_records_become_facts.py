@@ -100,13 +100,21 @@ def test_corrected_rows_are_accepted_and_resending_the_file_adds_nothing(hub: Hu
     (b'[{"organisation": "DGYL-01", "record_id": ', "application/json", "truncated"),
 ], ids=["empty", "truncated-csv", "gb18030-sent-as-utf8", "utf8-sent-as-gb18030",
         "truncated-json"])
-def test_an_unreadable_file_gets_one_clear_error_and_changes_nothing(
+def test_an_unreadable_file_gets_one_clear_error_and_is_kept_as_rejected_without_facts(
         sqlite_hub: Hub, data: bytes, content_type: str, reason: str) -> None:
-    before = sqlite_hub.app.recorder.max_notification_id()
     with pytest.raises(UnreadableMessage, match=reason) as error:
-        sqlite_hub.records.receive_file(data, content_type)
+        sqlite_hub.records.receive_file(data, content_type, sender="DGYL-01")
     assert len(error.value.problems) == 1
-    assert sqlite_hub.app.recorder.max_notification_id() == before
+    kept = sqlite_hub.app.repository.get(error.value.message_id)
+    assert kept.outcome == "rejected" and kept.sender == "DGYL-01"
+    assert kept.problems == error.value.problems
+    assert sqlite_hub.app.raw_message(kept.id) == data  # the file as sent, byte for byte
+    topics = [n.topic.rsplit(".", 1)[-1] for n in
+              sqlite_hub.app.recorder.select_notifications(start=1, limit=100)]
+    assert topics == ["Received", "Rejected"]  # kept, and nothing else: no elder, no fact
+    with pytest.raises(UnreadableMessage):  # sent again: recognised, not kept twice
+        sqlite_hub.records.receive_file(data, content_type, sender="DGYL-01")
+    assert len(list(sqlite_hub.app.recorder.select_notifications(start=1, limit=100))) == 3
 
 
 def test_gb18030_file_with_english_headers_round_trips_chinese(sqlite_hub: Hub) -> None:

@@ -88,7 +88,11 @@ def _answer(hub: Any, answer: IntakeAnswer) -> JSONResponse:
 
 
 def _unreadable(error: UnreadableMessage) -> HTTPException:
-    return HTTPException(422, {"error": "; ".join(p.message for p in error.problems)})
+    detail = {"error": "; ".join(p.message for p in error.problems)}
+    if error.message_id is None:
+        return HTTPException(422, detail)
+    detail["message_id"] = str(error.message_id)  # kept as rejected: GET /inbound/{id}
+    return HTTPException(422, detail, headers={"X-Hub-Position": str(error.position or 0)})
 
 
 def _own(caller: Caller) -> set[str] | None:
@@ -99,7 +103,12 @@ def _own(caller: Caller) -> set[str] | None:
 
 async def _receive_json(request: Request, hub: Any, default_type: str,
                         caller: Caller) -> JSONResponse:
-    rows = await _json_rows(request, default_type)
+    try:
+        rows = await _json_rows(request, default_type)
+    except UnreadableMessage as error:
+        await run_in_threadpool(hub.records.keep_unreadable, await request.body(),
+                                caller.organisation, "api", error)
+        raise _unreadable(error) from error
     return _answer(hub, await run_in_threadpool(hub.records.receive_rows, rows, "api", None,
                                                 _own(caller)))
 
@@ -107,16 +116,14 @@ async def _receive_json(request: Request, hub: Any, default_type: str,
 async def _json_rows(request: Request, default_type: str) -> list[Row]:
     body = await request.body()
     if json_depth_exceeds(body):
-        raise _unreadable(unreadable(too_deep_message()))
+        raise unreadable(too_deep_message())
     try:
         data = json.loads(body)
         records = json_records(data)
     except json.JSONDecodeError as error:
-        raise _unreadable(unreadable(f"the body is not valid JSON: {error.msg}")) from error
+        raise unreadable(f"the body is not valid JSON: {error.msg}") from error
     except UnicodeDecodeError as error:  # found by schemathesis: a non-UTF-8 body was a 500
-        raise _unreadable(unreadable(f"the body is not UTF-8 JSON: {error.reason}")) from error
-    except UnreadableMessage as error:
-        raise _unreadable(error) from error
+        raise unreadable(f"the body is not UTF-8 JSON: {error.reason}") from error
     for record in records:
         if default_type and not ({"record_type", "记录类型"} & set(record)):
             record["record_type"] = default_type
@@ -156,7 +163,7 @@ async def post_file(request: Request, hub: HubDep, caller: CallerDep) -> JSONRes
         data = await request.body()
     try:
         answer = await run_in_threadpool(hub.records.receive_file, data, content_type, filename,
-                                         "file", None, _own(caller))
+                                         "file", None, _own(caller), caller.organisation)
     except UnreadableMessage as error:
         raise _unreadable(error) from error
     return _answer(hub, answer)
