@@ -225,12 +225,13 @@ def _csv(records: list[dict[str, Any]], chinese: bool) -> bytes:
 
 
 def check_records(hub: Hub, data: bytes, content_type: str) -> str:
-    """An unreadable file is refused whole with a reason; else every record has an outcome and
-    each rejected record is kept with its reasons."""
+    """An unreadable file is refused whole with a reason and kept; else every record has an
+    outcome and each rejected record is kept with its reasons."""
     try:
-        answer = hub.records.receive_file(data, content_type)
+        answer = hub.records.receive_file(data, content_type, sender="FUZZ")
     except UnreadableMessage as error:
         assert error.problems and all(p.message for p in error.problems)
+        _assert_kept(hub, error.message_id)
         return "unreadable"
     for row in answer.rows:
         assert row.outcome in (ACCEPTED, DUPLICATE, REJECTED)
