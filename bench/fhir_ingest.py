@@ -30,6 +30,8 @@ from typing import Any
 import httpx
 from stdnum.cn import ric
 
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
 CST = timezone(timedelta(hours=8))
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"

@@ -40,9 +40,10 @@ class ValueObjectAsDict(Transcoding):
     def __init__(self, cls: type[Any]):
         self.type = cls
         self.name = cls.__name__
+        self.field_names = tuple(f.name for f in dataclasses.fields(cls))
 
     def encode(self, obj: Any) -> dict[str, Any]:
-        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        return {name: getattr(obj, name) for name in self.field_names}
 
     def decode(self, data: dict[str, Any]) -> Any:
         # JSON has no tuples; value objects only ever hold tuples, never lists.
