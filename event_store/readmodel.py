@@ -183,6 +183,10 @@ class ReadModel:
         """Every elder stream of this elder's person, the survivor first."""
         t = self.t.merge
         with _connection(self.engine, conn) as c:
+            if c.execute(sa.select(t.c.elder_id).where(
+                    sa.or_(t.c.elder_id == elder_id, t.c.into_id == elder_id)).limit(1)
+                    ).first() is None:
+                return [elder_id]  # never merged (almost every elder): one query
             person = self.person_of(elder_id, c)
             found, frontier = [person], [person]
             while frontier:
