@@ -4,7 +4,8 @@ The synthetic city of `adapters/demo_city.py` (elders with valid 身份证号; h
 HL7 v2, family-doctor teams and care homes sending records) is made 1,000 elders at a time —
 each part a year of their events in time order — and sent through the real intakes: HL7 messages
 that come together in one `receive_many` (as MLLP commits them), records one row at a time.
-Nothing but the current part is held in memory. Reports the ingest rate over each window of the
+Four parts are sent at once, by four senders; nothing else is held in memory.
+Reports the ingest rate over each window of the
 log (events/s), so the rate at 10,000 events can be compared with the rate at 1,000,000, and the
 process's peak memory.
 
@@ -17,8 +18,10 @@ import argparse
 import json
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +75,11 @@ def send(hub: Hub, city: City) -> dict[str, int]:
 
 
 def load(hub: Hub, elders: int, events: int, window: int = 10_000,
-         report: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+         report: Callable[[dict[str, Any]], None] | None = None,
+         senders: int = 4) -> dict[str, Any]:
     """Stream parts until `elders` elders and `events` events are in the log; the ingest rate
-    is measured over each `window` events."""
+    is measured over each `window` events. `senders` parts are sent at once, as a city's many
+    hospitals, teams and care homes send at once (each part by one sender, in its own order)."""
     recorder = hub.app.recorder
     start_events = recorder.max_notification_id() or 0
     windows: list[dict[str, Any]] = []
@@ -82,20 +87,41 @@ def load(hub: Hub, elders: int, events: int, window: int = 10_000,
     mark_events, mark_time = start_events, time.perf_counter()
     began = mark_time
     sent_elders = 0
-    for part in parts(max(elders, 1) * 100):
-        for outcome, count in send(hub, part).items():
-            counts[outcome] = counts.get(outcome, 0) + count
-        sent_elders += len(part.elders)
-        now_events = recorder.max_notification_id() or 0
-        if now_events - mark_events >= window:
-            now = time.perf_counter()
-            windows.append({"events": now_events, "rate": (now_events - mark_events) /
-                            (now - mark_time), "elders": sent_elders, "rss_mb": peak_rss_mb()})
-            if report:
-                report(windows[-1])
-            mark_events, mark_time = now_events, now
-        if sent_elders >= elders and now_events - start_events >= events:
-            break
+    lock = threading.Lock()
+    in_flight = threading.Semaphore(senders)
+    stop = threading.Event()
+
+    def deliver(part: City) -> None:
+        nonlocal sent_elders, mark_events, mark_time
+        try:
+            done = send(hub, part)
+        except BaseException:
+            in_flight.release()
+            raise
+        with lock:
+            for outcome, count in done.items():
+                counts[outcome] = counts.get(outcome, 0) + count
+            sent_elders += len(part.elders)
+            now_events = recorder.max_notification_id() or 0
+            if now_events - mark_events >= window:
+                now = time.perf_counter()
+                windows.append({"events": now_events, "rate": (now_events - mark_events) /
+                                (now - mark_time), "elders": sent_elders,
+                                "rss_mb": peak_rss_mb()})
+                if report:
+                    report(windows[-1])
+                mark_events, mark_time = now_events, now
+            if sent_elders >= elders and now_events - start_events >= events:
+                stop.set()
+        in_flight.release()  # after `stop` is decided: at most senders - 1 parts overshoot
+
+    with ThreadPoolExecutor(senders) as pool:
+        for part in parts(max(elders, 1) * 100):
+            in_flight.acquire()
+            if stop.is_set():
+                in_flight.release()
+                break
+            pool.submit(deliver, part)
     total = (recorder.max_notification_id() or 0) - start_events
     return {"elders": sent_elders, "events": total, "seconds": time.perf_counter() - began,
             "windows": windows, "counts": counts, "peak_rss_mb": peak_rss_mb()}
