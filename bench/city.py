@@ -45,6 +45,11 @@ def parts(elders: int, seed: int = 2026) -> Iterator[City]:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM; ru_maxrss would include a parent's)."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -105,9 +110,11 @@ def load(hub: Hub, elders: int, events: int, window: int = 10_000,
             now_events = recorder.max_notification_id() or 0
             if now_events - mark_events >= window:
                 now = time.perf_counter()
+                # a window that ends after the last part was handed out has fewer senders
+                # busy (the tail drains): marked, and not the rate the city sustains
                 windows.append({"events": now_events, "rate": (now_events - mark_events) /
                                 (now - mark_time), "elders": sent_elders,
-                                "rss_mb": peak_rss_mb()})
+                                "rss_mb": peak_rss_mb(), "draining": stop.is_set()})
                 if report:
                     report(windows[-1])
                 mark_events, mark_time = now_events, now

@@ -24,12 +24,15 @@ def run(base: str, paths: list[str], rate: float, count: int, headers: dict[str,
     failures = 0
     lock = threading.Lock()
     next_index = 0
-    start = time.perf_counter() + 0.2
-    deadline = start + max_seconds
+    ready = threading.Barrier(threads + 1)
+    start = deadline = 0.0
 
     def worker() -> None:
         nonlocal next_index, failures
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            client.get(paths[0])  # connect first: setting up 16 connections is not a read
+            ready.wait()
+            ready.wait()  # the schedule starts once every sender is connected
             while True:
                 with lock:
                     i = next_index
@@ -53,6 +56,10 @@ def run(base: str, paths: list[str], rate: float, count: int, headers: dict[str,
     pool = [threading.Thread(target=worker) for _ in range(threads)]
     for thread in pool:
         thread.start()
+    ready.wait()
+    start = time.perf_counter() + 0.05
+    deadline = start + max_seconds
+    ready.wait()
     for thread in pool:
         thread.join()
     elapsed = time.perf_counter() - start

@@ -8,11 +8,12 @@ an erased elder by mistake.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import threading
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from eventsourcing.application import LRUCache
 from sqlalchemy.engine import Engine
 
 from event_store.sql import upsert
@@ -39,17 +40,18 @@ class KeyStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._cache: dict[tuple[str, str], bytes] = {}
-        self._lock = threading.Lock()
+        # Bounded (a city has millions of elders); keys of elders seen lately are the ones needed.
+        self._cache: LRUCache[tuple[str, str], bytes] = LRUCache(maxsize=100_000)
 
     def create_tables(self) -> None:
         _metadata.create_all(self.engine)
 
     def key(self, elder_id: str, data_class: str, *, create: bool) -> bytes:
         """The elder's key for a class of data; raises PersonalDataErased if it was destroyed."""
-        cached = self._cache.get((elder_id, data_class))
-        if cached is not None:
-            return cached
+        try:
+            return self._cache.get((elder_id, data_class))
+        except KeyError:
+            pass
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(KEYS.c.key).where(
                 KEYS.c.elder_id == elder_id, KEYS.c.data_class == data_class)).scalar()
@@ -62,8 +64,7 @@ class KeyStore:
                        update=False)
                 row = conn.execute(sa.select(KEYS.c.key).where(
                     KEYS.c.elder_id == elder_id, KEYS.c.data_class == data_class)).scalar_one()
-        with self._lock:
-            self._cache[(elder_id, data_class)] = bytes(row)
+        self._cache.put((elder_id, data_class), bytes(row))
         return bytes(row)
 
     @staticmethod
@@ -80,5 +81,5 @@ class KeyStore:
             upsert(conn, DESTROYED, [{"elder_id": elder_id, "data_class": data_class,
                                       "destroyed_at": datetime.now(UTC).replace(tzinfo=None)}],
                    ["elder_id", "data_class"], update=False)
-        with self._lock:
-            self._cache.pop((elder_id, data_class), None)
+        with contextlib.suppress(KeyError):
+            self._cache.get((elder_id, data_class), evict=True)

@@ -16,7 +16,12 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    LRUCache,
+    ProcessingEvent,
+)
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
 
@@ -205,13 +210,14 @@ class _UnitOfWork:
         index = self._held(index_id)
         if index is not None:
             return index.elder_id  # type: ignore[no-any-return]
-        known = self.app.elder_by_index.get(index_id)
-        if known is not None:
-            return known
+        try:
+            return self.app.elder_by_index.get(index_id)  # type: ignore[no-any-return]
+        except KeyError:
+            pass
         index = self.get(index_id)
         if index is None:
             return None
-        self.app.elder_by_index[index_id] = index.elder_id
+        self.app.elder_by_index.put(index_id, index.elder_id)
         return index.elder_id  # type: ignore[no-any-return]
 
     def _held(self, aggregate_id: UUID) -> Any:
@@ -258,7 +264,7 @@ class ElderCache:
     what it got and then be refused.
     """
 
-    def __init__(self, maxsize: int = 50_000):
+    def __init__(self, maxsize: int = 20_000):
         self.maxsize = maxsize
         self._elders: OrderedDict[UUID, Elder] = OrderedDict()
         self._lock = threading.Lock()
@@ -288,11 +294,12 @@ class HubApplication(Application[UUID]):
     """Keeps every inbound message and the facts it carries about elders."""
 
     name = "YiyangHub"
-    elder_by_index: dict[UUID, UUID]
+    elder_by_index: LRUCache[UUID, UUID]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.elder_by_index = {}
+        # Bounded: a city names millions of identifiers; the recent ones are the ones that recur.
+        self.elder_by_index = LRUCache(maxsize=100_000)
         self.elders = ElderCache()
         # Reads are audited before they are answered; at hundreds of reads a second their
         # records share commits (hub/group_commit.py).
@@ -346,7 +353,7 @@ class HubApplication(Application[UUID]):
         recordings = self.save(*work.changed())
         for aggregate in work.aggregates.values():
             if isinstance(aggregate, IdentifierIndex):
-                self.elder_by_index[aggregate.id] = aggregate.elder_id
+                self.elder_by_index.put(aggregate.id, aggregate.elder_id)
         position = recordings[-1].notification.id if recordings else None
         return [replace(r, position=position) for r in receipts]
 
