@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from adapters.api.deps import HubDep, ReadableElder, require_role
+from adapters.api.routes.elders import profile_as_it_stood
 from hub.projections import timeline as timeline_fold
 from hub.values import plain
 
@@ -43,12 +44,7 @@ def read_audit(hub: HubDep, organisation: str | None = None, elder_id: str | Non
 
 @router.get("/elders/{elder_id}/profile", response_model=dict[str, Any])
 async def profile_as_of(elder_id: ReadableElder, hub: HubDep, as_of: AsOf) -> dict[str, Any]:
-    if as_of.tzinfo is None:
-        raise HTTPException(422, "as_of needs a time zone offset")
-    document = await run_in_threadpool(hub.profile_as_of, elder_id, as_of)
-    if document is None:
-        raise HTTPException(404, "no such elder was known at that instant")
-    return {**document, "as_of": as_of.isoformat()}
+    return await profile_as_it_stood(hub, elder_id, as_of)
 
 
 @router.get("/elders/{elder_id}/timeline", response_model=dict[str, Any])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
@@ -61,6 +62,16 @@ async def find_elders(request: Request, hub: HubDep, caller: CallerDep,
     return shown
 
 
+async def profile_as_it_stood(hub: Any, elder_id: UUID, as_of: datetime) -> dict[str, Any]:
+    """The profile from the events the hub had recorded by `as_of` (regulators' replay)."""
+    if as_of.tzinfo is None:
+        raise HTTPException(422, "as_of needs a time zone offset, e.g. 2026-01-01T08:00:00+08:00")
+    document = await run_in_threadpool(hub.profile_as_of, elder_id, as_of)
+    if document is None:
+        raise HTTPException(404, "no such elder was known at that instant")
+    return {**document, "as_of": as_of.isoformat()}
+
+
 @router.get("/{elder_id}/profile", response_model=dict[str, Any])
 async def get_profile(elder_id: ReadableElder, hub: HubDep,
                       as_of: Annotated[datetime | None, Query(
@@ -68,12 +79,7 @@ async def get_profile(elder_id: ReadableElder, hub: HubDep,
                       ] = None,
                       wait_for: WaitFor = None) -> dict[str, Any]:
     if as_of is not None:
-        if as_of.tzinfo is None:
-            raise HTTPException(422, "as_of needs a time zone offset, e.g. 2026-01-01T08:00:00+08:00")
-        document = await run_in_threadpool(hub.profile_as_of, elder_id, as_of)
-        if document is None:
-            raise HTTPException(404, "no such elder was known at that instant")
-        return {**document, "as_of": as_of.isoformat()}
+        return await profile_as_it_stood(hub, elder_id, as_of)
     await _wait(hub, wait_for)
     document = hub.read_model.profile(str(elder_id))
     if document is None:
