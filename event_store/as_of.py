@@ -14,17 +14,13 @@ Erasure deletes an elder's checkpoints; the read then folds from nothing what is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from event_store.readmodel import ReadModel
 from hub.application import HubApplication
-from hub.errors import PersonalDataErased
 from hub.projections import profile
-
-PAGE = 500  # stored events read at a time after the checkpoint
 
 
 def profile_as_of(app: HubApplication, read_model: ReadModel, elder_id: UUID,
@@ -34,24 +30,10 @@ def profile_as_of(app: HubApplication, read_model: ReadModel, elder_id: UUID,
     checkpoint = read_model.profile_checkpoint(str(elder_id), as_of)
     version, state = checkpoint if checkpoint else (0, profile.initial(elder_id))
     known = checkpoint is not None
-    for event in _readable_after(app, elder_id, version):
+    for event in app.readable_events(elder_id, after_version=version):
         if event.timestamp > as_of:
             break
         state = profile.apply(state, event)
         known = True
     return state if known else None
 
-
-def _readable_after(app: HubApplication, elder_id: UUID, version: int) -> Iterator[Any]:
-    """The stream's events after `version`, oldest first, leaving out erased ones (as
-    `HubApplication.elder_events` does)."""
-    while True:
-        page = app.recorder.select_events(elder_id, gt=version or None, limit=PAGE)
-        for stored in page:
-            try:
-                yield app.mapper.to_domain_event(stored)
-            except PersonalDataErased:
-                continue
-        if len(page) < PAGE:
-            return
-        version = page[-1].originator_version

@@ -26,7 +26,6 @@ from hub.application import HubApplication
 from hub.audit import PersonalDataRead
 from hub.elder import Elder, recorded_facts
 from hub.erasure import Erasure
-from hub.errors import PersonalDataErased
 from hub.facts import CareStay, ContractStatus
 from hub.identity_review import MatchCandidate
 from hub.inbound import InboundMessage
@@ -341,7 +340,7 @@ class Projector:
             if not notifications:
                 return 0, start
             batch = [(n.id, event) for n in notifications
-                     if (event := self._readable(n)) is not None]
+                     if (event := self.app.readable(n)) is not None]
             for handler in self.handlers:
                 handler.handle(conn, self.read_model.t, batch)
             end = notifications[-1].id
@@ -349,12 +348,6 @@ class Projector:
         log.debug("projected %d events up to %d", len(batch), end)
         return len(batch), end
 
-    def _readable(self, notification: Any) -> Any:
-        """The event, or None when its personal data were erased (nothing to project)."""
-        try:
-            return self.app.mapper.to_domain_event(notification)
-        except PersonalDataErased:
-            return None
 
     def nudge(self) -> None:
         """Tell a running worker loop that there is something new."""

@@ -6,11 +6,10 @@ each is still decided on its own, and a message that is refused leaves no facts 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from typing import Any
@@ -265,29 +264,21 @@ class ElderCache:
     """
 
     def __init__(self, maxsize: int = 20_000):
-        self.maxsize = maxsize
-        self._elders: OrderedDict[UUID, Elder] = OrderedDict()
-        self._lock = threading.Lock()
+        self._elders: LRUCache[UUID, Elder] = LRUCache(maxsize=maxsize)
 
     def get(self, elder_id: UUID) -> Elder | None:
-        with self._lock:
-            elder = self._elders.get(elder_id)
-            if elder is None:
-                return None
-            self._elders.move_to_end(elder_id)
-        return copy.deepcopy(elder)
+        try:
+            return copy.deepcopy(self._elders.get(elder_id))
+        except KeyError:
+            return None
 
     def put(self, elder: Elder) -> None:
-        with self._lock:
-            self._elders[elder.id] = elder
-            self._elders.move_to_end(elder.id)
-            while len(self._elders) > self.maxsize:
-                self._elders.popitem(last=False)
+        self._elders.put(elder.id, elder)
 
     def forget(self, *elder_ids: UUID) -> None:
-        with self._lock:
-            for elder_id in elder_ids:
-                self._elders.pop(elder_id, None)
+        for elder_id in elder_ids:
+            with contextlib.suppress(KeyError):
+                self._elders.get(elder_id, evict=True)
 
 
 class HubApplication(Application[UUID]):
@@ -690,13 +681,30 @@ class HubApplication(Application[UUID]):
         After an erasure, events whose key was destroyed are left out; what remains (clinical
         records still under retention) is what a regulator may see.
         """
-        readable = []
-        for stored in self.recorder.select_events(elder_id):
-            try:
-                readable.append(self.mapper.to_domain_event(stored))
-            except PersonalDataErased:
-                continue
-        return readable
+        return list(self.readable_events(elder_id))
+
+    def readable(self, stored: Any) -> Any:
+        """The domain event of a stored event or notification, or None when the key of its
+        personal data was destroyed (an erasure): every reader of the log leaves those out."""
+        try:
+            return self.mapper.to_domain_event(stored)
+        except PersonalDataErased:
+            return None
+
+    def readable_events(self, elder_id: UUID, after_version: int = 0,
+                        page: int = 500) -> Iterator[Any]:
+        """The stream's events after `after_version`, oldest first, read a page at a time and
+        leaving out those whose key was destroyed (as `elder_events`)."""
+        while True:
+            stored_events = self.recorder.select_events(elder_id, gt=after_version or None,
+                                                        limit=page)
+            for stored in stored_events:
+                event = self.readable(stored)
+                if event is not None:
+                    yield event
+            if len(stored_events) < page:
+                return
+            after_version = stored_events[-1].originator_version
 
     def request_erasure(self, elder_id: UUID, requested_by: str, legal_basis: str,
                         requested_at: datetime) -> Erasure:
@@ -731,9 +739,8 @@ class HubApplication(Application[UUID]):
         end = recorded_by or datetime.max.replace(tzinfo=zone)
         state = statistics_fold.initial()
         for notification in self._all_notifications():
-            try:
-                event = self.mapper.to_domain_event(notification)
-            except PersonalDataErased:
+            event = self.readable(notification)
+            if event is None:
                 continue  # destroyed contact data; the residue on the erasure still counts
             if event.timestamp >= end:
                 break
