@@ -14,6 +14,7 @@ from sqlalchemy.engine import URL, make_url
 
 from event_store.keys import KeyStore
 from event_store.mapper import PersonalDataMapper
+from event_store.pg_recorder import TOPIC as BINARY_ARRAY_RECORDER
 from event_store.sql import sqlalchemy_url
 from event_store.transcodings import register_all
 from hub.application import HubApplication
@@ -88,6 +89,7 @@ def eventsourcing_env(url: str | URL) -> dict[str, str]:
             "POSTGRES_LOCK_TIMEOUT": "30",
             # After a database restart every pooled connection is dead: check before use.
             "POSTGRES_PRE_PING": "y",
+            "APPLICATION_RECORDER_TOPIC": BINARY_ARRAY_RECORDER,
         }
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 
