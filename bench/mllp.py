@@ -1,10 +1,13 @@
 """P1: stream ORU^R01 messages (10 OBX each) over MLLP into PostgreSQL, ACK after commit.
 
 Starts `yyhub mllp` (with `--workers N` listener processes sharing the port) on a fresh
-PostgreSQL database and `yyhub project` beside it, as a deployment runs them; registers the
-laboratory as a sender; then
+PostgreSQL database and registers the laboratory as a sender; then
 - streams `--n` messages over `--connections` connections, each with up to `--window`
-  messages in flight (a sender keeps writing while a reader takes the ACKs): sustained msg/s;
+  messages in flight (a sender keeps writing while a reader takes the ACKs): sustained msg/s
+  of ingest, with no projection worker on these cores (a deployment at this rate runs it on
+  another host, docs/deployment.md);
+- starts `yyhub project` and times it through the backlog;
+- streams `--n` more with the projection worker beside the listeners on the same 2 cores;
 - sends at a fixed `--paced-rate` over one connection: p50/p99 ACK latency at that rate;
 and measures, in the same run, one-row-per-transaction and 100-row batched INSERTs of the same
 message bytes into the same database (the floors).
@@ -118,9 +121,51 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+def _stream_all(port: int, messages: list[bytes], connections: int, window: int
+                ) -> dict[str, Any]:
+    """Stream `messages` over `connections` connections at once: rate, latencies, ACK codes."""
+    per_connection = [messages[k::connections] for k in range(connections)]
+    outcomes: list[tuple[float, list[float], dict[str, int]]] = []
+    threads = [threading.Thread(target=lambda part=part: outcomes.append(
+        stream(port, part, window))) for part in per_connection]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    latencies = [x for o in outcomes for x in o[1]]
+    codes: dict[str, int] = {}
+    for o in outcomes:
+        for code, count in o[2].items():
+            codes[code] = codes.get(code, 0) + count
+    return {"sustained": len(latencies) / elapsed, "seconds": elapsed, "codes": codes,
+            "p50_ms": statistics.median(latencies) * 1000,
+            "p99_ms": percentile(latencies, 0.99) * 1000}
+
+
+def _catch_up(url: str, limit: float = 600) -> tuple[float, int, int]:
+    """Wait for the projection to reach the end of the log: (seconds, events, events left)."""
+    last, done = _projected(url)
+    began = time.perf_counter()
+    start_done = done
+    while done < last and time.perf_counter() - began < limit:
+        time.sleep(0.1)
+        last, done = _projected(url)
+    return time.perf_counter() - began, done - start_done, max(0, last - done)
+
+
 def run(n: int = 10_000, connections: int = 4, workers: int = 2, window: int = 64,
         patients: int = 500, paced_rate: float = 500, paced_seconds: float = 10,
         floor_rows: int = 3000) -> dict[str, Any]:
+    """Three phases on one fresh database:
+
+    1. ingest: `n` messages streamed with no projection worker running — the listeners'
+       rate, as on a deployment where the projection runs on another host;
+    2. the projection worker started on the backlog: its rate catching up;
+    3. `n` more messages with the projection worker beside the listeners on the same cores,
+       then `paced_rate` msg/s over one connection for `paced_seconds`: latency.
+    """
     name = f"yyhub_bench_{uuid.uuid4().hex[:8]}"
     url = f"{SERVER}/{name}"
     port = free_port()
@@ -129,51 +174,37 @@ def run(n: int = 10_000, connections: int = 4, workers: int = 2, window: int = 6
                     "hospital", "--facility", "DGSY"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)
     server = _cli(["mllp", "--no-worker", "--workers", str(workers)], env)
-    projector = _cli(["project"], env)
+    projector: subprocess.Popen[bytes] | None = None
     result: dict[str, Any] = {"messages": n, "connections": connections, "workers": workers,
                               "window": window}
     try:
         wait_for_port(port, server)
         messages = [oru(i, patients) for i in range(n)]
         # a warm-up the size of one window per connection: imports, pools, first elders
-        stream(port, [oru(i, patients, "W") for i in range(window)], window)
-        per_connection = [messages[k::connections] for k in range(connections)]
-        outcomes: list[tuple[float, list[float], dict[str, int]]] = []
-        threads = [threading.Thread(target=lambda part=part: outcomes.append(
-            stream(port, part, window))) for part in per_connection]
-        began = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - began
-        latencies = [x for o in outcomes for x in o[1]]
-        codes: dict[str, int] = {}
-        for o in outcomes:
-            for code, count in o[2].items():
-                codes[code] = codes.get(code, 0) + count
-        result.update(sustained=len(latencies) / elapsed, seconds=elapsed, codes=codes,
-                      p50_ms=statistics.median(latencies) * 1000,
-                      p99_ms=percentile(latencies, 0.99) * 1000)
+        stream(port, [oru(i, patients, "W") for i in range(window * connections)], window)
+        result.update(_stream_all(port, messages, connections, window))
+        projector = _cli(["project"], env)
+        seconds, applied, left = _catch_up(url)
+        result.update(projection_backlog_seconds=seconds, projection_backlog_events=applied,
+                      projection_rate=applied / seconds if seconds else 0.0,
+                      projection_backlog_left=left)
+        beside = _stream_all(port, [oru(i, patients, "S") for i in range(n)], connections,
+                             window)
+        result.update({f"beside_{k}": v for k, v in beside.items()})
         paced = [oru(i, patients, "P") for i in range(int(paced_rate * paced_seconds))]
         _, paced_latencies, paced_codes = stream(port, paced, 10_000, pace=paced_rate)
         result.update(paced_rate=paced_rate, paced_codes=paced_codes,
                       paced_p50_ms=statistics.median(paced_latencies) * 1000,
                       paced_p99_ms=percentile(paced_latencies, 0.99) * 1000)
-        # the projection worker beside it: how far behind it was, and how long to catch up
-        last, done = _projected(url)
-        began = time.perf_counter()
-        while done < last and time.perf_counter() - began < 600:
-            time.sleep(0.2)
-            last, done = _projected(url)
-        result.update(projection_lag_events=last - done if done < last else 0,
-                      projection_caught_up_seconds=time.perf_counter() - began,
-                      events=last)
+        seconds, _, left = _catch_up(url)
+        result.update(projection_caught_up_seconds=seconds, projection_lag_events=left,
+                      events=_projected(url)[0])
     finally:
         server.terminate()
-        projector.terminate()
+        if projector is not None:
+            projector.terminate()
+            projector.wait(60)
         server.wait(60)
-        projector.wait(60)
     try:
         sample = messages[:floor_rows]
         result["floor_one_row"] = raw_insert_rate(url, sample)
@@ -197,14 +228,19 @@ def main() -> None:
     r = run(args.n, args.connections, args.workers, args.window, args.patients, args.paced_rate)
     print(f"messages            {args.n} over {args.connections} connections, "
           f"{args.workers} listener processes (ACK codes {r['codes']})")
-    print(f"sustained           {r['sustained']:,.0f} messages/s "
-          f"({r['sustained'] * 10:,.0f} observations/s) over {r['seconds']:.1f} s")
+    print(f"sustained ingest    {r['sustained']:,.0f} messages/s "
+          f"({r['sustained'] * 10:,.0f} observations/s) over {r['seconds']:.1f} s, "
+          "projection worker not running")
     print(f"ACK latency         p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (saturated)")
-    print(f"at {r['paced_rate']:.0f} msg/s         p50 {r['paced_p50_ms']:.1f} ms, "
-          f"p99 {r['paced_p99_ms']:.1f} ms")
     print(f"raw PostgreSQL      {r['floor_one_row']:,.0f} one-row INSERT transactions/s, "
           f"{r['floor_batched']:,.0f} rows/s in 100-row transactions (same run, same bytes)")
     print(f"ratio               {r['sustained'] / r['floor_one_row']:.2f} × the one-row floor")
+    print(f"projection backlog  {r['projection_backlog_events']} events in "
+          f"{r['projection_backlog_seconds']:.1f} s ({r['projection_rate']:,.0f} events/s)")
+    print(f"projection beside   {r['beside_sustained']:,.0f} messages/s "
+          f"(p99 {r['beside_p99_ms']:.0f} ms) with the worker on the same cores")
+    print(f"at {r['paced_rate']:.0f} msg/s         p50 {r['paced_p50_ms']:.1f} ms, "
+          f"p99 {r['paced_p99_ms']:.1f} ms (projection beside)")
     print(f"projection          caught up {r['projection_caught_up_seconds']:.1f} s after the "
           f"last ACK ({r['events']} events)")
     print(json.dumps(r))
