@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 import secrets
 import sys
@@ -60,6 +61,9 @@ def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None
           workers: Annotated[int, typer.Option(help="HTTP processes (PostgreSQL only for >1; "
                                                     "run MLLP then with `yyhub mllp`)")] = 1,
           mllp_port: Annotated[int | None, typer.Option(help="or YYHUB_MLLP_PORT")] = None,
+          worker: Annotated[bool, typer.Option(
+              help="run the projection worker here (off when `yyhub project` runs it; "
+                   "or YYHUB_PROJECTION_WORKER)")] = True,
           ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the MLLP listener, with a projection worker."""
     import uvicorn
@@ -67,6 +71,8 @@ def serve(host: Annotated[str | None, typer.Option(help="or YYHUB_HOST")] = None
     from adapters.hl7v2.serve import serve_http_and_mllp
     from event_store.persistence import is_postgres
 
+    if not worker:  # read by every HTTP worker process, which inherit the environment
+        os.environ["YYHUB_PROJECTION_WORKER"] = "false"
     settings = Settings()
     logging.basicConfig(level=logging.INFO)
     host, port = host or settings.host, port or settings.port

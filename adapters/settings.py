@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     port: int = 8000
     local_timezone: str = "Asia/Shanghai"
     projection_batch_size: int = 2000
+    # Off when `yyhub project` runs the projection in its own process (`serve --no-worker`).
+    projection_worker: bool = True
     read_model_prefix: str = "rm_"
     # Off only for local development: every caller is then a trusted local regulator.
     auth_required: bool = True

@@ -2,13 +2,14 @@
 
 Generates Synthea-size transaction Bundles (one elder and a few hundred resources each: visits,
 vital signs with blood-pressure components, labs, diagnoses, prescriptions, procedures,
-vaccines), posts them to `yyhub serve` started on a free local port (its projection worker
-running, as in production), and prints resources/s next to the rate of validating the same
-resources with the R4 models alone, measured in the same run.
+vaccines), posts them to `yyhub serve --no-worker --workers N` on a fresh PostgreSQL database
+(one sender per worker), then runs the projection over what was taken in, and prints
+resources/s next to the rate of validating the same resources with the R4 models alone on one
+core, measured in the same run.
 
-    python bench/fhir_ingest.py [--bundles 6] [--resources 300] [--database-url URL]
+    python bench/fhir_ingest.py [--bundles 12] [--resources 300] [--workers 1 2]
 
-Not a test: numbers depend on the machine and the backend (SQLite file by default).
+Not a test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ import random
 import socket
 import subprocess
 import sys
-import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import psycopg
 from stdnum.cn import ric
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
+SERVER = "postgresql://postgres@127.0.0.1:5432"
 CST = timezone(timedelta(hours=8))
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -122,34 +126,18 @@ def bundle(n: int, size: int, rng: random.Random) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def in_process_seconds(database_url: str, bodies: list[bytes], rng: random.Random) -> float:
-    """The same Bundles through the FHIR intake called directly: no HTTP, no projection worker."""
-    from adapters.bootstrap import bootstrap
-    from adapters.settings import Settings
-
-    if not database_url:
-        return float("nan")
-    hub = bootstrap(Settings(database_url=database_url))
-    try:
-        hub.fhir.receive_bundle(json.dumps(bundle(0, 20, rng)).encode(), "bench")
-        began = time.perf_counter()
-        for body in bodies:
-            hub.fhir.receive_bundle(body, "bench")
-        return time.perf_counter() - began
-    finally:
-        hub.close()
-
-
 @contextmanager
-def yyhub_serve(database_url: str) -> Iterator[str]:
-    """`yyhub serve` in its own process on a free port; yields the base URL once it answers."""
+def yyhub_serve(database_url: str, workers: int = 1) -> Iterator[str]:
+    """`yyhub serve --no-worker` in its own process(es) on a free port; yields the base URL once
+    it answers. The projection runs apart (`yyhub project`), as at a deployment under load."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "YYHUB_DATABASE_URL": database_url}
     server = subprocess.Popen([sys.executable, "-c", "from adapters.cli import main; main()",
-                               "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "serve", "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", str(workers), "--no-worker", "--mllp-port", "0"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):  # a bench may wait for start-up; tests never do
@@ -172,23 +160,74 @@ def register_hospital(database_url: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def http_ingest_seconds(database_url: str, bodies: list[bytes], rng: random.Random) -> float:
-    """POST each Bundle to `yyhub serve` (projection worker running); seconds for all."""
+def http_ingest_seconds(database_url: str, bodies: list[bytes], rng: random.Random,
+                        workers: int = 1, clients: int = 1) -> float:
+    """POST the Bundles to `yyhub serve --workers N` from `clients` senders at once; seconds
+    from the first POST to the last answer (every Bundle must be accepted)."""
     key = register_hospital(database_url)
-    # TCP_NODELAY: without it a request's last segment can wait for a delayed ACK (~40 ms).
-    transport = httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-    with yyhub_serve(database_url) as base, httpx.Client(
-            base_url=base, timeout=300, transport=transport,
-            headers={"Authorization": f"Bearer {key}"}) as http:
-        headers = {"Content-Type": "application/fhir+json"}
-        warm = bundle(0, 20, rng)  # the first request pays for imports and connections
-        http.post("/fhir", content=json.dumps(warm).encode(), headers=headers)
+    headers = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {key}"}
+    refused: list[str] = []
+
+    def send(base: str, part: list[bytes]) -> None:
+        # TCP_NODELAY: without it a request's last segment can wait for a delayed ACK (~40 ms).
+        transport = httpx.HTTPTransport(socket_options=[
+            (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
+        with httpx.Client(base_url=base, timeout=300, transport=transport,
+                          headers=headers) as http:
+            for body in part:
+                answer = http.post("/fhir", content=body, headers=headers)
+                if answer.status_code != 200:
+                    refused.append(answer.text[:1000])
+
+    with yyhub_serve(database_url, workers) as base:
+        # Each worker's first requests pay for imports and connections: warm them all.
+        warm = [json.dumps(bundle(10_000 + k, 300, rng)).encode() for k in range(2 * workers)]
+        _in_parallel(send, base, warm, 2 * workers)
         began = time.perf_counter()
-        for body in bodies:
-            answer = http.post("/fhir", content=body, headers=headers)
-            if answer.status_code != 200:
-                raise SystemExit(f"ingest refused a Bundle: {answer.text[:1000]}")
+        _in_parallel(send, base, bodies, clients)
+        seconds = time.perf_counter() - began
+    if refused:
+        raise SystemExit(f"ingest refused a Bundle: {refused[0]}")
+    return seconds
+
+
+def _in_parallel(send: Any, base: str, bodies: list[bytes], clients: int) -> None:
+    threads = [threading.Thread(target=send, args=(base, bodies[k::clients]))
+               for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def projection_seconds(database_url: str) -> float:
+    """The projection through everything ingested so far, in-process: seconds to catch up."""
+    from adapters.bootstrap import bootstrap
+    from adapters.settings import Settings
+
+    hub = bootstrap(Settings(database_url=database_url))
+    try:
+        began = time.perf_counter()
+        hub.projector.catch_up()
         return time.perf_counter() - began
+    finally:
+        hub.close()
+
+
+def run(bodies: list[bytes], resources: int, rng: random.Random, workers: int,
+        clients: int) -> dict[str, Any]:
+    """HTTP ingest into a fresh PostgreSQL database, then its projection; resources/s."""
+    name = f"yyhub_bench_fhir_{uuid.uuid4().hex[:6]}"
+    url = f"{SERVER}/{name}"
+    try:
+        seconds = http_ingest_seconds(url, bodies, rng, workers, clients)
+        projected = projection_seconds(url)
+    finally:
+        with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return {"workers": workers, "clients": clients, "resources": resources,
+            "seconds": seconds, "rate": resources / seconds,
+            "projection_seconds": projected, "projection_rate": resources / projected}
 
 
 def bare_validation_rate(bundles: list[dict[str, Any]], rounds: int = 3) -> float:
@@ -200,35 +239,26 @@ def bare_validation_rate(bundles: list[dict[str, Any]], rounds: int = 3) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundles", type=int, default=6)
+    parser.add_argument("--bundles", type=int, default=12)
     parser.add_argument("--resources", type=int, default=300, help="resources per bundle")
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="HTTP worker counts to measure (one sender per worker)")
     args = parser.parse_args()
 
     rng = random.Random(4)
     bundles = [bundle(n, args.resources, rng) for n in range(1, args.bundles + 1)]
     bodies = [json.dumps(b, ensure_ascii=False).encode() for b in bundles]
     total = sum(len(b["entry"]) for b in bundles)
-
-    with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite:///{folder}/bench.db"
-        ingest_seconds = http_ingest_seconds(url, bodies, rng)
-        intake_seconds = in_process_seconds(f"{url}-intake" if url.startswith("sqlite")
-                                            else "", bodies, rng)
     bare = bare_validation_rate(bundles)
-    ingest = total / ingest_seconds
-    backend = url.split(":", 1)[0]
     print(f"{args.bundles} transaction Bundles x {args.resources} resources = {total} "
-          f"resources, {backend}")
-    print(f"ingest over HTTP (validate + map + one atomic save per Bundle): "
-          f"{ingest:8.0f} resources/s ({ingest_seconds:.2f} s)")
-    if intake_seconds == intake_seconds:  # measured (SQLite only: it needs a second store)
-        intake = total / intake_seconds
-        print(f"the FHIR intake called in-process (no HTTP, no projection):   "
-              f"{intake:8.0f} resources/s ({intake_seconds:.2f} s, ratio {intake / bare:.2f})")
-    print(f"bare fhir.resources.R4B validation of the same resources:      "
-          f"{bare:8.0f} resources/s")
-    print(f"ratio ingest / bare validation: {ingest / bare:.2f} (target >= 0.5)")
+          "resources, PostgreSQL")
+    print(f"bare fhir.resources.R4B validation, one core:     {bare:8.0f} resources/s")
+    for workers in args.workers:
+        r = run(bodies, total, rng, workers, workers)
+        print(f"ingest over HTTP, {workers} worker(s), {workers} sender(s): {r['rate']:8.0f} "
+              f"resources/s (ratio {r['rate'] / bare:.2f}; {r['rate'] / bare / workers:.2f} per "
+              f"worker); projection afterwards {r['projection_rate']:.0f} resources/s")
+    print("target: ingest >= 0.5 x bare validation")
 
 
 if __name__ == "__main__":

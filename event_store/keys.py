@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing.application import LRUCache
@@ -52,26 +53,23 @@ class KeyStore:
             return self._cache.get((elder_id, data_class))
         except KeyError:
             pass
+        where = (KEYS.c.elder_id == elder_id, KEYS.c.data_class == data_class)
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(KEYS.c.key).where(
-                KEYS.c.elder_id == elder_id, KEYS.c.data_class == data_class)).scalar()
-            if row is None:
-                if self._destroyed(conn, elder_id, data_class) or not create:
-                    raise PersonalDataErased(f"the {data_class} data of elder {elder_id} "
-                                             "were erased")
-                upsert(conn, KEYS, [{"elder_id": elder_id, "data_class": data_class,
-                                     "key": os.urandom(32)}], ["elder_id", "data_class"],
-                       update=False)
-                row = conn.execute(sa.select(KEYS.c.key).where(
-                    KEYS.c.elder_id == elder_id, KEYS.c.data_class == data_class)).scalar_one()
+            if create:
+                # One statement creates the key unless one exists or it was destroyed (a new
+                # elder's first save pays for two statements, not four).
+                candidate = sa.select(sa.literal(elder_id, sa.String), sa.literal(
+                    data_class, sa.String), sa.literal(os.urandom(32), sa.LargeBinary)).where(
+                    ~sa.exists().where(DESTROYED.c.elder_id == elder_id,
+                                       DESTROYED.c.data_class == data_class))
+                conn.execute(_insert_new(conn).from_select(
+                    ["elder_id", "data_class", "key"], candidate).on_conflict_do_nothing(
+                    index_elements=["elder_id", "data_class"]))
+            row = conn.execute(sa.select(KEYS.c.key).where(*where)).scalar()
+        if row is None:
+            raise PersonalDataErased(f"the {data_class} data of elder {elder_id} were erased")
         self._cache.put((elder_id, data_class), bytes(row))
         return bytes(row)
-
-    @staticmethod
-    def _destroyed(conn: sa.Connection, elder_id: str, data_class: str) -> bool:
-        return conn.execute(sa.select(DESTROYED.c.elder_id).where(
-            DESTROYED.c.elder_id == elder_id, DESTROYED.c.data_class == data_class)
-        ).first() is not None
 
     def destroy(self, elder_id: str, data_class: str) -> None:
         """Delete the key and leave a tombstone; idempotent."""
@@ -83,3 +81,12 @@ class KeyStore:
                    ["elder_id", "data_class"], update=False)
         with contextlib.suppress(KeyError):
             self._cache.get((elder_id, data_class), evict=True)
+
+
+def _insert_new(conn: sa.Connection) -> Any:
+    """INSERT with the dialect's ON CONFLICT (PostgreSQL and SQLite both have it)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(KEYS)

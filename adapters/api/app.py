@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, hub: Hub | None = None,
         owned = hub is None
         running = hub or bootstrap(settings)
         app.state.hub = running
-        if background_worker:
+        if background_worker and running.settings.projection_worker:
             running.start_worker()
         try:
             yield
