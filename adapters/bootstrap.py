@@ -84,7 +84,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> H
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
     hl7 = Hl7Intake(app, settings.zone, record=record,
-                    record_many=transient_retry()(app.receive_many))
+                    record_many=transient_retry()(app.receive_many),
+                    strict=settings.hl7_strict_validation)
     sealer = Sealer(read_model.engine, app.recorder)
     sealer.create()
     identity = CandidateFinder(app, read_model, clock)

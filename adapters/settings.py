@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = 30
     webhook_timeout_seconds: float = 5
     mllp_port: int = 2575
+    # Hold HL7 v2 senders to the standard: hl7apy validates every message too (~30 ms each)
+    # and what it finds answers AE (mappings/hl7v2/strict.py).
+    hl7_strict_validation: bool = False
     mllp_max_message_bytes: int = 4 * 1024 * 1024
     # Limits (docs/operations.md): a silent MLLP connection is closed after this many seconds,
     # at most this many MLLP connections at once, and HTTP bodies (files too) up to this size.

@@ -14,6 +14,7 @@ from hub.inbound import ACCEPTED, DUPLICATE, Envelope
 from hub.values import Problem
 from mappings.errors import MappingError, UnreadableMessage
 from mappings.hl7v2 import adt, documents, er7, referrals, results
+from mappings.hl7v2.strict import strict_problems
 
 # (message code, trigger) → mapping. The trigger comes from MSH-9.2; MSH-9.3 (the structure)
 # is often mislabelled and is not read. Every other type is kept and answered AE.
@@ -50,9 +51,12 @@ class Hl7Intake:
 
     def __init__(self, app: HubApplication, local_zone: tzinfo,
                  record: Callable[..., Receipt] | None = None,
-                 record_many: Callable[..., list[Receipt]] | None = None):
+                 record_many: Callable[..., list[Receipt]] | None = None,
+                 strict: bool = False):
         self.app = app
         self.local_zone = local_zone
+        # Also validate each message with hl7apy against the standard (mappings/hl7v2/strict.py).
+        self.strict = strict
         self._record = record or app.receive
         self._record_many = record_many or app.receive_many
 
@@ -95,7 +99,7 @@ class Hl7Intake:
             return _Read((refused, None, (Problem(
                 "unknown-sender", f"sending facility {facility!r} is not one this "
                 "organisation may send as", "MSH[1]-4"),)), message, "AR")
-        mapped, problems = self._map(message, tuple(warnings))
+        mapped, problems = self._map(message, self._checked(raw, tuple(warnings)))
         return _Read((envelope, mapped, problems), message, None)
 
     def reprocess(self, message_id: UUID) -> Hl7Answer:
@@ -105,8 +109,14 @@ class Hl7Intake:
             message, warnings = er7.read(raw)
         except UnreadableMessage as error:
             return self._answer(self.app.reprocess(message_id, None, error.problems), None, "AR")
-        mapped, problems = self._map(message, tuple(warnings))
+        mapped, problems = self._map(message, self._checked(raw, tuple(warnings)))
         return self._answer(self.app.reprocess(message_id, mapped, problems), message, None)
+
+    def _checked(self, raw: bytes, problems: tuple[Problem, ...]) -> tuple[Problem, ...]:
+        """The reader's warnings, and in strict mode what hl7apy's validation finds."""
+        if not self.strict:
+            return problems
+        return problems + strict_problems(er7.decode(raw)[0])
 
     def _map(self, message: er7.Er7Message, problems: tuple[Problem, ...]
              ) -> tuple[MappedMessage | None, tuple[Problem, ...]]:
