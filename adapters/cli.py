@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from adapters.bootstrap import Hub, bootstrap
+from adapters.bootstrap import Hub, bootstrap, settle_service_process
 from adapters.settings import Settings
 from hub.facts import FACT_KINDS
 
@@ -198,6 +198,7 @@ def project(once: Annotated[bool, typer.Option(help="catch up, then exit")] = Fa
         if once:
             console.print(f"applied {hub.projector.catch_up()} events")
         else:
+            settle_service_process()
             hub.projector.run_forever()
 
 

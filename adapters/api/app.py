@@ -26,25 +26,28 @@ from adapters.api.routes import (
     stats,
     webhooks,
 )
-from adapters.bootstrap import Hub, bootstrap
+from adapters.bootstrap import Hub, bootstrap, settle_service_process
 from adapters.settings import Settings
 from adapters.web import care_pages, pages
 
 
 def app_from_environment() -> FastAPI:
     """The app for `uvicorn --factory` worker processes, configured from YYHUB_ variables."""
-    return create_app(Settings())
+    return create_app(Settings(), service_process=True)
 
 
 def create_app(settings: Settings | None = None, hub: Hub | None = None,
-               background_worker: bool = True) -> FastAPI:
-    """The API over a hub built from settings (or over a given hub, which the caller owns)."""
+               background_worker: bool = True, service_process: bool = False) -> FastAPI:
+    """The API over a hub built from settings (or over a given hub, which the caller owns);
+    `service_process` when the app is the whole of a long-running process."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = hub is None
         running = hub or bootstrap(settings)
         app.state.hub = running
+        if service_process:
+            settle_service_process()
         if background_worker and running.settings.projection_worker:
             running.start_worker()
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from adapters.bootstrap import Hub, bootstrap
+from adapters.bootstrap import Hub, bootstrap, settle_service_process
 from adapters.hl7v2.intake import Hl7Answer
 from adapters.hl7v2.mllp import MllpListener
 from adapters.settings import Settings
@@ -30,6 +30,7 @@ def mllp_listener(hub: Hub) -> MllpListener:
 async def serve_mllp(settings: Settings, host: str, port: int, worker: bool = True) -> None:
     """MLLP alone; without the projection worker when another process runs `yyhub project`."""
     hub = bootstrap(settings)
+    settle_service_process()
     if worker:
         hub.start_worker()
     try:
@@ -87,6 +88,7 @@ async def serve_http_and_mllp(settings: Settings, host: str, port: int, mllp_por
     from adapters.api.app import create_app
 
     hub = bootstrap(settings)
+    settle_service_process()
     listener = mllp_listener(hub)
     try:
         await listener.start(host, mllp_port)
