@@ -129,8 +129,12 @@ def bench_p1(table: Table, size: dict[str, int]) -> dict[str, Any]:
     table.add("P1 the same with the projection worker on the same cores",
               r["beside_sustained"], "msg/s", "1-row INSERT", r["floor_one_row"],
               codes=r["beside_codes"], p99_ms=r["beside_p99_ms"])
-    table.add("P1 ACK latency p99 at 500 msg/s, one connection", r["paced_p99_ms"], "ms",
-              target="≤20 ms", p50_ms=r["paced_p50_ms"], codes=r["paced_codes"])
+    table.add("P1 ACK latency p99 at 500 msg/s, one connection (projection apart)",
+              r["paced_p99_ms"], "ms", target="≤20 ms", p50_ms=r["paced_p50_ms"],
+              codes=r["paced_codes"])
+    table.add("P1 the same with the projection worker on the same cores",
+              r["beside_paced_p99_ms"], "ms", p50_ms=r["beside_paced_p50_ms"],
+              codes=r["beside_paced_codes"])
     table.add("P1 projection caught up after last ACK", r["projection_caught_up_seconds"], "s",
               events=r["events"])
     return r
