@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from event_store.readmodel import ReadModel, Tables
 from event_store.retry import transient_retry
-from event_store.sql import upsert, utc_naive
+from event_store.sql import pipelined, upsert, utc_naive
 from hub.application import HubApplication
 from hub.audit import PersonalDataRead
 from hub.elder import Elder, recorded_facts
@@ -105,17 +105,18 @@ class ElderHandler:
             profiles.append({"elder_id": elder_id, "document": state,
                              "name": state["demographics"].get("name", ""),
                              "position": events[-1][0]})
-        upsert(conn, t, profiles, ["elder_id"])
+        with pipelined(conn):
+            upsert(conn, t, profiles, ["elder_id"])
+            upsert(conn, tables.profile_checkpoint, checkpoints, ["elder_id", "version"])
+            upsert(conn, tables.identifier, identifiers, ["system", "value"])
+            upsert(conn, tables.timeline, entries, ["position", "seq"], update=False)
+            upsert(conn, tables.relationship,
+                   [{"elder_id": e, "organisation": o, "kind": "records", "valid_from": None,
+                     "valid_to": None} for e, o in sorted(involved)],
+                   ["elder_id", "organisation", "kind"], update=False)
+            upsert(conn, tables.relationship, list(cared.values()),
+                   ["elder_id", "organisation", "kind"])
         self.written.remember(t, profiles)
-        upsert(conn, tables.profile_checkpoint, checkpoints, ["elder_id", "version"])
-        upsert(conn, tables.identifier, identifiers, ["system", "value"])
-        upsert(conn, tables.timeline, entries, ["position", "seq"], update=False)
-        upsert(conn, tables.relationship,
-               [{"elder_id": e, "organisation": o, "kind": "records", "valid_from": None,
-                 "valid_to": None} for e, o in sorted(involved)],
-               ["elder_id", "organisation", "kind"], update=False)
-        upsert(conn, tables.relationship, list(cared.values()),
-               ["elder_id", "organisation", "kind"])
 
 
 class WrittenProfiles:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +25,7 @@ def sqlalchemy_url(url: str | URL) -> URL:
 def create_engine(url: str) -> Engine:
     """A SQLAlchemy engine on the hub's database (the same one the event store uses)."""
     target = sqlalchemy_url(url)
-    dumps = lambda obj: json.dumps(obj, ensure_ascii=False)  # noqa: E731
+    dumps = lambda obj: json.dumps(obj, ensure_ascii=False, separators=(",", ":"))  # noqa: E731
     if target.get_backend_name() == "sqlite":
         return sa.create_engine(target, json_serializer=dumps, connect_args={"timeout": 30})
     return sa.create_engine(target, json_serializer=dumps, pool_pre_ping=True, pool_size=5,
@@ -126,6 +128,25 @@ def unnest_upsert(conn: Connection, statement: UnnestStatement, rows: list[dict[
     arrays = tuple([dumps(row[name]) for row in kept] if name in statement.json_columns
                    else [row[name] for row in kept] for name in statement.columns)
     conn.exec_driver_sql(statement.sql, arrays)
+
+
+@contextlib.contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Writes (never reads) sent without waiting for each one's result, on PostgreSQL: the
+    database works on one statement while Python prepares the next. Errors surface when the
+    block ends, as SQLAlchemy's, so transient ones are retried like any other."""
+    if conn.dialect.name != "postgresql" or conn.get_execution_options().get("portable_upsert"):
+        yield
+        return
+    raw = conn.connection.driver_connection
+    try:
+        with raw.pipeline():
+            yield
+    except sa.exc.DBAPIError:
+        raise
+    except raw.Error as error:
+        raise sa.exc.DBAPIError.instance(None, None, error, raw.Error,
+                                          dialect=conn.dialect) from error
 
 
 def utc_naive(value: datetime | str | None) -> datetime | None:

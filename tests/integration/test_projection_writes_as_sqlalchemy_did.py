@@ -12,7 +12,7 @@ from adapters import demo_city
 from adapters.bootstrap import Hub
 from event_store.projector import Projector
 from event_store.readmodel import ReadModel, Tables, define_tables
-from event_store.sql import upsert
+from event_store.sql import pipelined, upsert
 from tests.messages import adt, resident_id
 
 pytestmark = pytest.mark.postgres
@@ -75,3 +75,17 @@ def test_a_key_written_twice_in_one_call_ends_as_row_by_row_writing_leaves_it(po
     assert fast == portable
     assert [r[1] for r in fast["elder_profile"]] == ["王建国", "李"]
     assert fast["elder_identifier"][0][2] == "first"
+
+
+def test_a_refused_write_among_those_sent_together_fails_the_batch_as_sqlalchemy_would(
+        postgres_hub: Hub) -> None:
+    engine = postgres_hub.read_model.engine
+    t = postgres_hub.read_model.t
+    too_long = {"system": "s", "value": "1", "elder_id": "x" * 37}  # elder_id is String(36)
+    with pytest.raises(sa.exc.DataError), engine.begin() as conn, pipelined(conn):
+        upsert(conn, t.timeline, [], ["position", "seq"])
+        upsert(conn, t.identifier, [{"system": "s", "value": "0", "elder_id": "e"}],
+               ["system", "value"])
+        upsert(conn, t.identifier, [too_long], ["system", "value"])
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.identifier)).scalar() == 0
