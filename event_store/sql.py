@@ -115,15 +115,19 @@ def unnest_upsert(conn: Connection, statement: UnnestStatement, rows: list[dict[
                   keys: list[str], update: bool) -> None:
     """Write the rows as one statement of column arrays, as the SQLAlchemy upsert would.
 
-    Row by row, a later row with a key already written replaces it (update) or is ignored; one
-    statement may touch each key only once, so the rows are first reduced the same way. JSON
-    columns are serialised with the engine's own serialiser, so the stored text is the same."""
-    if len(keys) == 1:
-        (key,) = keys
-        unique = {row[key]: row for row in (rows if update else reversed(rows))}
-    else:
-        unique = {tuple(row[k] for k in keys): row for row in (rows if update else reversed(rows))}
-    kept = list(unique.values()) if len(unique) < len(rows) else rows
+    Row by row, a later row with a key already written replaces it (update) or is ignored.
+    DO NOTHING ignores it within one statement too; DO UPDATE may touch each key only once,
+    so for an update the last row of each key is kept first. JSON columns are serialised with
+    the engine's own serialiser, so the stored text is the same."""
+    kept = rows
+    if update:
+        if len(keys) == 1:
+            (key,) = keys
+            unique = {row[key]: row for row in rows}
+        else:
+            unique = {tuple(row[k] for k in keys): row for row in rows}
+        if len(unique) < len(rows):
+            kept = list(unique.values())
     dumps = conn.dialect._json_serializer or json.dumps  # type: ignore[attr-defined]
     arrays = tuple([dumps(row[name]) for row in kept] if name in statement.json_columns
                    else [row[name] for row in kept] for name in statement.columns)
