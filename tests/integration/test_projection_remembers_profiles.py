@@ -3,7 +3,9 @@ else happened to the rows meanwhile, the read model stays the fold of the log.""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from uuid import UUID
 
 import pytest
 from sqlalchemy.engine import Connection
@@ -11,6 +13,7 @@ from sqlalchemy.engine import Connection
 from adapters.bootstrap import Hub
 from event_store.projector import ElderHandler, Projector, default_handlers
 from event_store.readmodel import ReadModel, Tables, define_tables
+from hub.projections import profile
 from tests.messages import adt, resident_id
 
 
@@ -78,3 +81,22 @@ def test_two_workers_taking_turns_leave_the_profiles_a_rebuild_gives(hub: Hub) -
         worker.catch_up(until=worker.position() + step)
         turn += 1
     assert_same_as_rebuild(hub)
+
+
+def test_a_profile_once_folded_never_changes_when_later_events_are_folded(sqlite_hub: Hub
+                                                                         ) -> None:
+    """The remembered profiles and the as-of checkpoints both rely on `apply` being pure."""
+    for i in range(4):  # the same allergy again, and other facts, for one elder
+        sqlite_hub.hl7.receive(adt(control_id=f"P{i}", national_id=resident_id(),
+                                   mrn=f"P{i}", extra=(
+                                       f"AL1|1|DA|PEN^青霉素^L|SV|皮疹{i}",
+                                       f"AL1|2|DA|SUL{i}^磺胺{i}^L|MO|皮疹")).encode(), "test")
+    sqlite_hub.projector.catch_up()
+    (elder_id,) = sqlite_hub.read_model.all_profiles()
+    state, seen = profile.initial(elder_id), []
+    for event in sqlite_hub.app.elder_events(UUID(elder_id)):
+        state = profile.apply(state, event)
+        seen.append((state, json.dumps(state, ensure_ascii=False)))
+    assert len(state["allergies"]) == 5
+    for folded, as_it_was in seen:
+        assert json.dumps(folded, ensure_ascii=False) == as_it_was
