@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import logging
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from event_store.readmodel import ReadModel, Tables
 from event_store.retry import transient_retry
-from event_store.sql import upsert, utc_naive
+from event_store.sql import pipelined, upsert, utc_naive
 from hub.application import HubApplication
 from hub.audit import PersonalDataRead
 from hub.elder import Elder, recorded_facts
@@ -51,8 +51,9 @@ class Handler(Protocol):
 class ElderHandler:
     """Profiles, identifiers and timelines of elders, and checkpoints of their profiles."""
 
-    def __init__(self, checkpoint_every: int = CHECKPOINT_EVERY):
+    def __init__(self, checkpoint_every: int = CHECKPOINT_EVERY, remembered: int = 2000):
         self.checkpoint_every = checkpoint_every
+        self.written = WrittenProfiles(remembered)
 
     def handle(self, conn: Connection, tables: Tables, batch: list[tuple[int, Any]]) -> None:
         by_elder: dict[str, list[tuple[int, Any]]] = defaultdict(list)
@@ -62,9 +63,9 @@ class ElderHandler:
         if not by_elder:
             return
         t = tables.profile
-        held = {row.elder_id: row.document for row in conn.execute(
-            sa.select(t.c.elder_id, t.c.document).where(t.c.elder_id.in_(list(by_elder))))}
+        held = self.written.held(conn, t, list(by_elder))
         profiles, identifiers, entries, checkpoints = [], [], [], []
+        naive: dict[str, Any] = {}  # a message's facts mostly share their instant
         involved: set[tuple[str, str]] = set()
         cared: dict[tuple[str, str, str], dict[str, Any]] = {}
         for elder_id, events in by_elder.items():
@@ -78,13 +79,20 @@ class ElderHandler:
                                         "version": event.originator_version,
                                         "recorded_at": utc_naive(event.timestamp),
                                         "document": state})
-                for entry in timeline.entries_for(event):
+                facts = timeline.entries_for(event)
+                if facts:
+                    recorded_at = utc_naive(event.timestamp)
+                    organisation, channel = event.source.organisation, event.source.channel
+                for entry in facts:
+                    occurred_at = naive.get(entry["occurred_at"])
+                    if occurred_at is None:
+                        occurred_at = naive[entry["occurred_at"]] = utc_naive(
+                            entry["occurred_at"])
                     entries.append({
                         "position": position, "seq": entry["seq"], "elder_id": elder_id,
-                        "occurred_at": utc_naive(entry["occurred_at"]),
-                        "recorded_at": utc_naive(entry["recorded_at"]), "kind": entry["kind"],
-                        "organisation": entry["source"]["organisation"],
-                        "channel": entry["source"]["channel"], "entry": entry})
+                        "occurred_at": occurred_at, "recorded_at": recorded_at,
+                        "kind": entry["kind"], "organisation": organisation,
+                        "channel": channel, "entry": entry})
                 source = getattr(event, "source", None)
                 if source is not None and not isinstance(event, profile.MERGE_EVENTS):
                     involved.add((elder_id, source.organisation))
@@ -97,16 +105,59 @@ class ElderHandler:
             profiles.append({"elder_id": elder_id, "document": state,
                              "name": state["demographics"].get("name", ""),
                              "position": events[-1][0]})
-        upsert(conn, t, profiles, ["elder_id"])
-        upsert(conn, tables.profile_checkpoint, checkpoints, ["elder_id", "version"])
-        upsert(conn, tables.identifier, identifiers, ["system", "value"])
-        upsert(conn, tables.timeline, entries, ["position", "seq"], update=False)
-        upsert(conn, tables.relationship,
-               [{"elder_id": e, "organisation": o, "kind": "records", "valid_from": None,
-                 "valid_to": None} for e, o in sorted(involved)],
-               ["elder_id", "organisation", "kind"], update=False)
-        upsert(conn, tables.relationship, list(cared.values()),
-               ["elder_id", "organisation", "kind"])
+        with pipelined(conn):
+            upsert(conn, t, profiles, ["elder_id"])
+            upsert(conn, tables.profile_checkpoint, checkpoints, ["elder_id", "version"])
+            upsert(conn, tables.identifier, identifiers, ["system", "value"])
+            upsert(conn, tables.timeline, entries, ["position", "seq"], update=False)
+            upsert(conn, tables.relationship,
+                   [{"elder_id": e, "organisation": o, "kind": "records", "valid_from": None,
+                     "valid_to": None} for e, o in sorted(involved)],
+                   ["elder_id", "organisation", "kind"], update=False)
+            upsert(conn, tables.relationship, list(cared.values()),
+                   ["elder_id", "organisation", "kind"])
+        self.written.remember(t, profiles)
+
+
+class WrittenProfiles:
+    """The profiles this worker last wrote, so a batch need not read them back.
+
+    A remembered profile is used only while the row still holds the position it was written
+    at: the fold is deterministic, so the row then holds this very document. A batch that
+    was rolled back, another worker's batch, an erasure or a rebuild all leave the row at
+    another position (or remove it), and the document is read from the row again."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.documents: OrderedDict[tuple[str, str], tuple[int, dict[str, Any]]] = OrderedDict()
+
+    def held(self, conn: Connection, t: sa.Table, elder_ids: list[str]) -> dict[str, Any]:
+        """The stored profile of each of these elders that has one."""
+        if not self.size:
+            return {row.elder_id: row.document for row in conn.execute(
+                sa.select(t.c.elder_id, t.c.document).where(t.c.elder_id.in_(elder_ids)))}
+        found, missing = {}, []
+        for row in conn.execute(sa.select(t.c.elder_id, t.c.position)
+                                .where(t.c.elder_id.in_(elder_ids))):
+            mine = self.documents.get((t.name, row.elder_id))
+            if mine is not None and mine[0] == row.position:
+                found[row.elder_id] = mine[1]
+            else:
+                missing.append(row.elder_id)
+        if missing:
+            found.update((row.elder_id, row.document) for row in conn.execute(
+                sa.select(t.c.elder_id, t.c.document).where(t.c.elder_id.in_(missing))))
+        return found
+
+    def remember(self, t: sa.Table, profiles: list[dict[str, Any]]) -> None:
+        if not self.size:
+            return
+        for row in profiles:
+            key = (t.name, row["elder_id"])
+            self.documents[key] = (row["position"], row["document"])
+            self.documents.move_to_end(key)
+        while len(self.documents) > self.size:
+            self.documents.popitem(last=False)
 
 
 def care_relationships(elder_id: str, event: Any) -> list[dict[str, Any]]:

@@ -41,12 +41,24 @@ class ValueObjectAsDict(Transcoding):
         self.type = cls
         self.name = cls.__name__
         self.field_names = tuple(f.name for f in dataclasses.fields(cls))
+        self.fields = frozenset(self.field_names)
+        # Every stored event is decoded by the projection, many value objects each: when the
+        # stored fields are exactly the class's, the object's fields are filled in directly
+        # (what a frozen dataclass's __init__ does, one object.__setattr__ at a time).
+        self.direct = not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__")
 
     def encode(self, obj: Any) -> dict[str, Any]:
         return {name: getattr(obj, name) for name in self.field_names}
 
     def decode(self, data: dict[str, Any]) -> Any:
         # JSON has no tuples; value objects only ever hold tuples, never lists.
+        if self.direct and data.keys() == self.fields:
+            obj = object.__new__(self.type)
+            fields = obj.__dict__
+            for name in self.field_names:
+                value = data[name]
+                fields[name] = tuple(value) if type(value) is list else value
+            return obj
         return self.type(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 

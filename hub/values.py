@@ -102,7 +102,11 @@ def plain(value: Any) -> Any:
         return value
     names = _FIELD_NAMES.get(kind)
     if names is not None:
-        return {name: plain(getattr(value, name)) for name in names}
+        found = {}
+        for name in names:  # most fields are scalars: no call for them
+            field = getattr(value, name)
+            found[name] = field if type(field) in _SCALARS else plain(field)
+        return found
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, UUID | Decimal):

@@ -53,15 +53,18 @@ def apply(state: Profile, event: Any) -> Profile:
                               {**plain(event.identifier), "source": source,
                                "occurred_at": event.occurred_at.isoformat()}]
         return new
+    copied: set[str] = set()  # sections of `new` that are already its own lists
     for dated in recorded_facts(event):
-        new = _apply_fact(new, dated.fact, dated.occurred_at.isoformat(), source)
+        new = _apply_fact(new, dated.fact, dated.occurred_at.isoformat(), source, copied)
     return new
 
 
-def _apply_fact(state: Profile, fact: Fact, occurred_at: str, source: dict[str, Any]) -> Profile:
+def _apply_fact(state: Profile, fact: Fact, occurred_at: str, source: dict[str, Any],
+                copied: set[str]) -> Profile:
     if isinstance(fact, Demographics):
         return _apply_demographics(state, fact, occurred_at, source)
-    item = {**plain(fact), "kind": fact.kind, "key": fact.key, "summary": fact.summary(),
+    key = fact.key
+    item = {**plain(fact), "kind": fact.kind, "key": key, "summary": fact.summary(),
             "occurred_at": occurred_at, "source": source}
     if fact.current:
         held = state.get(fact.current)
@@ -70,15 +73,18 @@ def _apply_fact(state: Profile, fact: Fact, occurred_at: str, source: dict[str, 
     section = fact.section
     if not section:
         return state
-    items = list(state.get(section, []))
+    if section in copied:
+        items = state[section]
+    else:  # the given profile's list is never changed: copied once per event
+        items = state[section] = list(state.get(section, []))
+        copied.add(section)
     for i, current in enumerate(items):
-        if current["key"] == fact.key:
+        if current["key"] == key:
             if _not_earlier(occurred_at, current["occurred_at"]):
                 items[i] = item
             break
     else:
         items.append(item)
-    state[section] = items
     return state
 
 

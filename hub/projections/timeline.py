@@ -35,16 +35,20 @@ def entries_for(event: Any) -> list[Entry]:
                   plain(identifier), event.occurred_at)]
     else:
         return []
+    # What every entry of the event shares is worked out once (a message has many facts).
+    elder_id, version = str(event.originator_id), event.originator_version
+    recorded_at, source = event.timestamp.isoformat(), plain(event.source)
+    kind_of_source = source_kind(event.source.channel)
     return [{
-        "elder_id": str(event.originator_id),
-        "version": event.originator_version,
+        "elder_id": elder_id,
+        "version": version,
         "seq": seq,
         "kind": kind,
         "summary": summary,
         "occurred_at": occurred_at.isoformat(),
-        "recorded_at": event.timestamp.isoformat(),
-        "source": plain(event.source),
-        "source_kind": source_kind(event.source.channel),
+        "recorded_at": recorded_at,
+        "source": source if seq == 0 else dict(source),
+        "source_kind": kind_of_source,
         "data": data,
     } for seq, (kind, summary, data, occurred_at) in enumerate(items)]
 
