@@ -91,9 +91,9 @@ def stream(port: int, messages: list[bytes], window: int, pace: float = 0.0
     for i, message in enumerate(messages):
         slots.acquire()
         if pace:
-            due = start + i / pace
-            if due > time.perf_counter():
-                time.sleep(due - time.perf_counter())
+            delay = start + i / pace - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
         sent_at[i] = time.perf_counter()
         sock.sendall(b"\x0b" + message + b"\x1c\r")
     thread.join()
@@ -160,9 +160,9 @@ def run(n: int = 10_000, connections: int = 4, workers: int = 2, window: int = 6
         floor_rows: int = 3000) -> dict[str, Any]:
     """Three phases on one fresh database:
 
-    1. ingest: `n` messages streamed with no projection worker running — the listeners'
-       rate, as on a deployment where the projection runs on another host — then
-       `paced_rate` msg/s over one connection for `paced_seconds`: latency;
+    1. with no projection worker running, as on a deployment where it runs on another host:
+       `paced_rate` msg/s over one connection for `paced_seconds` (ACK latency), then `n`
+       messages streamed as fast as the listeners take them (sustained rate);
     2. the projection worker started on the backlog: its rate catching up;
     3. `n` more messages with the projection worker beside the listeners on the same cores,
        then the paced run again.
@@ -181,14 +181,19 @@ def run(n: int = 10_000, connections: int = 4, workers: int = 2, window: int = 6
     try:
         wait_for_port(port, server)
         messages = [oru(i, patients) for i in range(n)]
-        # a warm-up the size of one window per connection: imports, pools, first elders
-        stream(port, [oru(i, patients, "W") for i in range(window * connections)], window)
-        result.update(_stream_all(port, messages, connections, window))
+        # a warm-up over every connection that names every elder twice: both listener
+        # processes past their imports and pools, and every elder known (steady state)
+        _stream_all(port, [oru(i, patients, "W") for i in range(max(2 * patients,
+                                                                      window * connections))],
+                    connections, window)
+        # Latency first, on the warm listeners, before a saturating burst fills PostgreSQL's
+        # WAL and its checkpoint slows the commits that follow for a while.
         paced = [oru(i, patients, "A") for i in range(int(paced_rate * paced_seconds))]
         _, paced_latencies, paced_codes = stream(port, paced, 10_000, pace=paced_rate)
         result.update(paced_rate=paced_rate, paced_codes=paced_codes,
                       paced_p50_ms=statistics.median(paced_latencies) * 1000,
                       paced_p99_ms=percentile(paced_latencies, 0.99) * 1000)
+        result.update(_stream_all(port, messages, connections, window))
         projector = _cli(["project"], env)
         seconds, applied, left = _catch_up(url)
         result.update(projection_backlog_seconds=seconds, projection_backlog_events=applied,

@@ -327,15 +327,19 @@ class HubApplication(Application[UUID]):
     def receive_many(self, items: list[Item]) -> list[Receipt]:
         """Record messages that arrived together in one atomic save (one commit, one lock).
 
-        Each is decided exactly as `receive` would, in order; if the save meets a concurrent
-        writer, they are recorded one by one instead, each with its own retries.
+        Each is decided exactly as `receive` would, in order. A save that meets a version
+        another process wrote (this process's cached elder was stale; the failed save forgot
+        it) or a resend is decided again once, as a batch that reads every message and elder
+        fresh; only if that meets a concurrent writer too are they recorded one by one, each
+        with its own retries.
         """
         if len(items) > 1:
-            try:
-                return self._receive_together(items, optimistic=True)
-            except IntegrityError:
-                log.info("a batch of %d met a resend or a concurrent save; recording one by "
-                         "one", len(items))
+            for optimistic in (True, False):
+                try:
+                    return self._receive_together(items, optimistic=optimistic)
+                except IntegrityError:
+                    log.info("a batch of %d met a resend or another process's save (%s)",
+                             len(items), "reading it fresh" if optimistic else "one by one")
         return [self.receive(*item) for item in items]
 
     def _receive_together(self, items: list[Item], optimistic: bool = False) -> list[Receipt]:

@@ -63,6 +63,31 @@ def test_a_second_hub_process_writing_to_an_elder_does_not_lose_the_firsts_next_
         second_process.close()
 
 
+def test_a_batch_about_an_elder_another_process_changed_is_still_committed_together(
+        settings: Settings) -> None:
+    """The second listener's copy of the elder is stale; its batch meets the newer version,
+    is decided again on fresh reads and committed as one save, not message by message."""
+    first_process, second_process = bootstrap(settings), bootstrap(settings)
+    try:
+        national = resident_id(sequence="090")
+        known = second_process.hl7.receive(adt(control_id="Q0", national_id=national).encode(),
+                                           "test")
+        elder_id = known.receipt.elder_ids[0]
+        first_process.hl7.receive(adt("A08", control_id="Q1", national_id=national,
+                                      when="20260302080000+0800").encode(), "test")
+        batch = [adt("A08", control_id=f"Q{i}", national_id=national,
+                     when=f"2026030{i}080000+0800").encode() for i in range(3, 6)]
+        answers = second_process.hl7.receive_many(batch, "test")
+        assert [a.ack_code for a in answers] == ["AA"] * 3
+        assert len({a.receipt.position for a in answers}) == 1  # one commit
+        sources = [e.source.message_id for e in second_process.app.elder_events(elder_id)
+                   if recorded_facts(e)]
+        assert len(sources) == 5 and len(set(sources)) == 5
+    finally:
+        first_process.close()
+        second_process.close()
+
+
 def test_a_lab_report_is_one_event_of_ten_results_on_the_elders_stream(hub: Hub) -> None:
     answer = hub.hl7.receive(oru(7, 3), "test")
     events = [e for e in hub.app.elder_events(answer.receipt.elder_ids[0]) if recorded_facts(e)]
