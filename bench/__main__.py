@@ -151,7 +151,7 @@ def bench_p2(table: Table, size: dict[str, int]) -> None:
     bare = fhir_ingest.bare_validation_rate(bundles)
     table.add("floor: bare fhir.resources R4B validation, one core", bare, "resources/s")
     for workers in (1, 2):
-        r = fhir_ingest.run(bodies, total, rng, workers, workers)
+        r = fhir_ingest.run(bodies, total, rng, workers, fhir_ingest.senders_for(workers))
         table.add(f"P2 FHIR transaction Bundles over HTTP, {workers} worker(s)", r["rate"],
                   "resources/s", "R4B validation", bare, "≥0.5×",
                   projection_rate=r["projection_rate"])
