@@ -3,9 +3,9 @@
 Generates Synthea-size transaction Bundles (one elder and a few hundred resources each: visits,
 vital signs with blood-pressure components, labs, diagnoses, prescriptions, procedures,
 vaccines), posts them to `yyhub serve --no-worker --workers N` on a fresh PostgreSQL database
-(one sender per worker), then runs the projection over what was taken in, and prints
-resources/s next to the rate of validating the same resources with the R4 models alone on one
-core, measured in the same run.
+(one sender for one worker, three per worker for several), then runs the projection over
+what was taken in, and prints resources/s next to the rate of validating the same resources
+with the R4 models alone on one core, measured in the same run.
 
     python bench/fhir_ingest.py [--bundles 12] [--resources 300] [--workers 1 2]
 
