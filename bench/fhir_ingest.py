@@ -35,6 +35,8 @@ from stdnum.cn import ric
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
+from bench.floors import checkpoint  # noqa: E402
+
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 CST = timezone(timedelta(hours=8))
 LOINC = "http://loinc.org"
@@ -186,6 +188,7 @@ def http_ingest_seconds(database_url: str, bodies: list[bytes], rng: random.Rand
             warm = [json.dumps(bundle(10_000 + 10 * round_ + k, 100, rng)).encode()
                     for k in range(2 * workers)]
             _in_parallel(send, base, warm, 2 * workers)
+        checkpoint(database_url)
         began = time.perf_counter()
         _in_parallel(send, base, bodies, clients)
         seconds = time.perf_counter() - began

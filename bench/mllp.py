@@ -35,7 +35,13 @@ from stdnum.cn import ric
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.floors import batched_insert_rate, free_port, raw_insert_rate, wait_for_port  # noqa: E402
+from bench.floors import (  # noqa: E402
+    batched_insert_rate,
+    checkpoint,
+    free_port,
+    raw_insert_rate,
+    wait_for_port,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -186,6 +192,7 @@ def run(n: int = 10_000, connections: int = 4, workers: int = 2, window: int = 6
         _stream_all(port, [oru(i, patients, "W") for i in range(max(2 * patients,
                                                                       window * connections))],
                     connections, window)
+        checkpoint(url)
         # Latency first, on the warm listeners, before a saturating burst fills PostgreSQL's
         # WAL and its checkpoint slows the commits that follow for a while.
         paced = [oru(i, patients, "A") for i in range(int(paced_rate * paced_seconds))]
@@ -217,6 +224,7 @@ def run(n: int = 10_000, connections: int = 4, workers: int = 2, window: int = 6
             projector.wait(60)
         server.wait(60)
     try:
+        checkpoint(url)
         sample = messages[:floor_rows]
         result["floor_one_row"] = raw_insert_rate(url, sample)
         result["floor_batched"] = batched_insert_rate(url, messages[:floor_rows * 5])
