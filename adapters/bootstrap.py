@@ -26,7 +26,6 @@ from event_store.retry import transient_retry
 from event_store.seal import Sealer
 from event_store.sql import create_engine
 from hub.clock import Clock, SystemClock
-from hub.group_commit import GroupCommit
 
 
 @dataclass
@@ -94,9 +93,8 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> H
                           handlers=[*default_handlers(), referrals.handler])
     projector.ensure_tracking()
     record = transient_retry()(app.receive)
-    # Messages arriving on several connections of this process at once share one save.
-    record_many = GroupCommit(transient_retry()(app.receive_many)).run
-    hl7 = Hl7Intake(app, settings.zone, record=record, record_many=record_many,
+    hl7 = Hl7Intake(app, settings.zone, record=record,
+                    record_many=transient_retry()(app.receive_many),
                     strict=settings.hl7_strict_validation)
     sealer = Sealer(read_model.engine, app.recorder)
     sealer.create()

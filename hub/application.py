@@ -294,7 +294,7 @@ class HubApplication(Application[UUID]):
         self.elders = ElderCache()
         # Reads are audited before they are answered; at hundreds of reads a second their
         # records share commits (hub/group_commit.py).
-        self.audit_commit: GroupCommit[PersonalDataRead, int] = GroupCommit(self._save_reads)
+        self.audit_commit = GroupCommit(self.save)
 
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Record, then remember the elders as saved; forget them when the save failed."""
@@ -677,13 +677,7 @@ class HubApplication(Application[UUID]):
         record = PersonalDataRead(organisation=organisation, role=role, elder_id=elder_id,
                                   what=what, purpose=purpose, request_id=request_id,
                                   read_at=read_at, outcome=outcome)
-        return self.audit_commit.run([record])[0]
-
-    def _save_reads(self, records: list[PersonalDataRead]) -> list[int]:
-        """Audit records in one save; the log position of each."""
-        positions = {r.domain_event.originator_id: r.notification.id
-                     for r in self.save(*records)}
-        return [positions[record.id] for record in records]
+        return self.audit_commit.save(record)
 
     def elder_events(self, elder_id: UUID) -> list[Any]:
         """Every event in an elder's stream, oldest first (for as-of replay).

@@ -1,9 +1,8 @@
-"""Group commit: what many threads save at once shares one transaction.
+"""Group commit: aggregates saved by many threads at once share one transaction.
 
-Each caller still returns only after its own items are committed, so nothing is acknowledged
-before it is durable; but when 200 readers each need an audit record at once, or four hospital
-connections each bring a handful of messages, the database sees a few commits instead of one
-per caller (each commit of the event log takes its table lock and waits for the disk).
+Each caller still returns only after its own aggregate is committed, so nothing is acknowledged
+before it is durable; but when 200 readers each need an audit record at once, the database sees
+a handful of commits instead of 200 (each commit of the event log takes its table lock).
 Leader and followers, no background thread: the first caller to find no save in progress saves
 everything queued, again and again until the queue is empty; the others wait for their batch.
 """
@@ -12,39 +11,32 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
+from typing import Any
+from uuid import UUID
 
 
-class _Slot(Generic[Item, Result]):
-    __slots__ = ("done", "error", "items", "results")
+class _Slot:
+    __slots__ = ("aggregate", "done", "error", "position")
 
-    def __init__(self, items: list[Item]):
-        self.items = items
+    def __init__(self, aggregate: Any):
+        self.aggregate = aggregate
         self.done = threading.Event()
-        self.results: list[Result] = []
+        self.position: int | None = None
         self.error: BaseException | None = None
 
 
-class GroupCommit(Generic[Item, Result]):
-    """`run(items)` returns what `save_together` returns for exactly those items, in order.
+class GroupCommit:
+    """`save(aggregate)` returns the log position of its last event, after the commit."""
 
-    `save_together(items)` must commit all of its items in one go (or raise) and return one
-    result per item; callers arriving while it runs are joined into its next call.
-    """
-
-    def __init__(self, save_together: Callable[[list[Item]], Sequence[Result]],
-                 max_batch: int = 500):
+    def __init__(self, save_together: Callable[..., Sequence[Any]], max_batch: int = 500):
         self._save_together = save_together
         self._max_batch = max_batch
         self._lock = threading.Lock()
-        self._queue: list[_Slot[Item, Result]] = []
+        self._queue: list[_Slot] = []
         self._leading = False
 
-    def run(self, items: list[Item]) -> list[Result]:
-        slot: _Slot[Item, Result] = _Slot(items)
+    def save(self, aggregate: Any) -> int:
+        slot = _Slot(aggregate)
         with self._lock:
             self._queue.append(slot)
             lead = not self._leading
@@ -54,26 +46,24 @@ class GroupCommit(Generic[Item, Result]):
         slot.done.wait()
         if slot.error is not None:
             raise slot.error
-        return slot.results
+        assert slot.position is not None
+        return slot.position
 
     def _lead(self) -> None:
         while True:
             with self._lock:
-                batch, size = [], 0
-                while self._queue and (not batch or
-                                       size + len(self._queue[0].items) <= self._max_batch):
-                    slot = self._queue.pop(0)
-                    batch.append(slot)
-                    size += len(slot.items)
+                batch = self._queue[:self._max_batch]
+                del self._queue[:self._max_batch]
                 if not batch:
                     self._leading = False
                     return
             try:
-                results = list(self._save_together([i for s in batch for i in s.items]))
-                start = 0
+                recordings = self._save_together(*(s.aggregate for s in batch))
+                last: dict[UUID, int] = {}
+                for recording in recordings:
+                    last[recording.domain_event.originator_id] = recording.notification.id
                 for s in batch:
-                    s.results = results[start:start + len(s.items)]
-                    start += len(s.items)
+                    s.position = last[s.aggregate.id]
             except BaseException as error:  # every caller of the batch hears of it
                 for s in batch:
                     s.error = error
