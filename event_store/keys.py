@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing.application import LRUCache
 from sqlalchemy.engine import Engine
 
-from event_store.sql import upsert
+from event_store.sql import dialect_insert, upsert
 from hub.errors import PersonalDataErased
 
 CONTACT = "contact"  # identity, contact and social data: destroyed at once on erasure
@@ -80,7 +79,7 @@ class KeyStore:
                 sa.literal(elder_id, sa.String), sa.literal(data_class, sa.String),
                 sa.literal(os.urandom(32), sa.LargeBinary)).where(~sa.exists().where(
                     DESTROYED.c.elder_id == elder_id, DESTROYED.c.data_class == data_class))
-            conn.execute(_insert_new(conn).from_select(
+            conn.execute(dialect_insert(conn, KEYS).from_select(
                 ["elder_id", "data_class", "key"], candidate).on_conflict_do_nothing(
                 index_elements=["elder_id", "data_class"]))
 
@@ -95,11 +94,3 @@ class KeyStore:
         with contextlib.suppress(KeyError):
             self._cache.get((elder_id, data_class), evict=True)
 
-
-def _insert_new(conn: sa.Connection) -> Any:
-    """INSERT with the dialect's ON CONFLICT (PostgreSQL and SQLite both have it)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(KEYS)

@@ -42,23 +42,28 @@ def upsert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]], keys: 
     takes the SQLAlchemy statement instead, as SQLite always does."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        if not conn.get_execution_options().get("portable_upsert"):
-            statement = _unnest_statement(conn.dialect, table, tuple(rows[0]), tuple(keys),
-                                          update)
-            if statement is not None:
-                unnest_upsert(conn, statement, rows, keys, update)
-                return
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table)
+    portable = conn.get_execution_options().get("portable_upsert")
+    if conn.dialect.name == "postgresql" and not portable:
+        statement = _unnest_statement(conn.dialect, table, tuple(rows[0]), tuple(keys), update)
+        if statement is not None:
+            unnest_upsert(conn, statement, rows, keys, update)
+            return
+    stmt = dialect_insert(conn, table)
     if update:
         columns = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         stmt = stmt.on_conflict_do_update(index_elements=keys, set_=columns)
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=keys)
     conn.execute(stmt, rows)
+
+
+def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT with the dialect's ON CONFLICT clauses (PostgreSQL and SQLite both have them)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from adapters.bootstrap import Hub, bootstrap
 from adapters.settings import Settings
 from bench.mllp import oru
@@ -38,54 +42,55 @@ def test_new_elders_in_one_batch_are_registered_once(hub: Hub) -> None:
     assert len(hub.read_model.find_elders(national)) == 1
 
 
+@pytest.fixture
+def two_processes(settings: Settings) -> Iterator[tuple[Hub, Hub]]:
+    """Two hubs on one database, as two listener processes run them."""
+    first, second = bootstrap(settings), bootstrap(settings)
+    yield first, second
+    first.close()
+    second.close()
+
+
 def test_a_second_hub_process_writing_to_an_elder_does_not_lose_the_firsts_next_message(
-        settings: Settings) -> None:
+        two_processes: tuple[Hub, Hub]) -> None:
     """Each process remembers the elders it saved; when another process has written to one
     since, the next save meets that write, the stale copy is dropped and the message recorded."""
-    first_process, second_process = bootstrap(settings), bootstrap(settings)
-    try:
-        national = resident_id(sequence="088")
-        one = first_process.hl7.receive(adt(control_id="P1", national_id=national).encode(),
-                                        "test")
-        elder_id = one.receipt.elder_ids[0]
-        assert first_process.app.elders.get(elder_id) is not None  # remembered as saved
-        two = second_process.hl7.receive(adt("A08", control_id="P2", national_id=national,
-                                             when="20260302080000+0800").encode(), "test")
-        three = first_process.hl7.receive(adt("A08", control_id="P3", national_id=national,
-                                              when="20260303080000+0800").encode(), "test")
-        assert [a.ack_code for a in (one, two, three)] == ["AA", "AA", "AA"]
-        assert {a.receipt.elder_ids[0] for a in (one, two, three)} == {elder_id}
-        sources = [e.source.message_id for e in first_process.app.elder_events(elder_id)
-                   if recorded_facts(e)]
-        assert sources == [a.receipt.message_id for a in (one, two, three)]
-    finally:
-        first_process.close()
-        second_process.close()
+    first_process, second_process = two_processes
+    national = resident_id(sequence="088")
+    one = first_process.hl7.receive(adt(control_id="P1", national_id=national).encode(),
+                                    "test")
+    elder_id = one.receipt.elder_ids[0]
+    assert first_process.app.elders.get(elder_id) is not None  # remembered as saved
+    two = second_process.hl7.receive(adt("A08", control_id="P2", national_id=national,
+                                         when="20260302080000+0800").encode(), "test")
+    three = first_process.hl7.receive(adt("A08", control_id="P3", national_id=national,
+                                          when="20260303080000+0800").encode(), "test")
+    assert [a.ack_code for a in (one, two, three)] == ["AA", "AA", "AA"]
+    assert {a.receipt.elder_ids[0] for a in (one, two, three)} == {elder_id}
+    sources = [e.source.message_id for e in first_process.app.elder_events(elder_id)
+               if recorded_facts(e)]
+    assert sources == [a.receipt.message_id for a in (one, two, three)]
 
 
 def test_a_batch_about_an_elder_another_process_changed_is_still_committed_together(
-        settings: Settings) -> None:
+        two_processes: tuple[Hub, Hub]) -> None:
     """The second listener's copy of the elder is stale; its batch meets the newer version,
     is decided again on fresh reads and committed as one save, not message by message."""
-    first_process, second_process = bootstrap(settings), bootstrap(settings)
-    try:
-        national = resident_id(sequence="090")
-        known = second_process.hl7.receive(adt(control_id="Q0", national_id=national).encode(),
-                                           "test")
-        elder_id = known.receipt.elder_ids[0]
-        first_process.hl7.receive(adt("A08", control_id="Q1", national_id=national,
-                                      when="20260302080000+0800").encode(), "test")
-        batch = [adt("A08", control_id=f"Q{i}", national_id=national,
-                     when=f"2026030{i}080000+0800").encode() for i in range(3, 6)]
-        answers = second_process.hl7.receive_many(batch, "test")
-        assert [a.ack_code for a in answers] == ["AA"] * 3
-        assert len({a.receipt.position for a in answers}) == 1  # one commit
-        sources = [e.source.message_id for e in second_process.app.elder_events(elder_id)
-                   if recorded_facts(e)]
-        assert len(sources) == 5 and len(set(sources)) == 5
-    finally:
-        first_process.close()
-        second_process.close()
+    first_process, second_process = two_processes
+    national = resident_id(sequence="090")
+    known = second_process.hl7.receive(adt(control_id="Q0", national_id=national).encode(),
+                                       "test")
+    elder_id = known.receipt.elder_ids[0]
+    first_process.hl7.receive(adt("A08", control_id="Q1", national_id=national,
+                                  when="20260302080000+0800").encode(), "test")
+    batch = [adt("A08", control_id=f"Q{i}", national_id=national,
+                 when=f"2026030{i}080000+0800").encode() for i in range(3, 6)]
+    answers = second_process.hl7.receive_many(batch, "test")
+    assert [a.ack_code for a in answers] == ["AA"] * 3
+    assert len({a.receipt.position for a in answers}) == 1  # one commit
+    sources = [e.source.message_id for e in second_process.app.elder_events(elder_id)
+               if recorded_facts(e)]
+    assert len(sources) == 5 and len(set(sources)) == 5
 
 
 def test_a_lab_report_is_one_event_of_ten_results_on_the_elders_stream(hub: Hub) -> None:
