@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing.application import LRUCache
@@ -42,6 +43,9 @@ class KeyStore:
         self.engine = engine
         # Bounded (a city has millions of elders); keys of elders seen lately are the ones needed.
         self._cache: LRUCache[tuple[str, str], bytes] = LRUCache(maxsize=100_000)
+        self._inserts: dict[str, Any] = {}
+        self._select_keys = sa.select(KEYS.c.data_class, KEYS.c.key).where(
+            KEYS.c.elder_id == sa.bindparam("elder_id", type_=sa.String))
 
     def create_tables(self) -> None:
         _metadata.create_all(self.engine)
@@ -56,8 +60,7 @@ class KeyStore:
             if create:
                 self._create_keys(conn, elder_id)
             # Every class at once: an elder whose one key is needed soon needs the other.
-            rows = conn.execute(sa.select(KEYS.c.data_class, KEYS.c.key).where(
-                KEYS.c.elder_id == elder_id)).all()
+            rows = conn.execute(self._select_keys, {"elder_id": elder_id}).all()
         for row in rows:
             self._cache.put((elder_id, row.data_class), bytes(row.key))
         found = {row.data_class: bytes(row.key) for row in rows}
@@ -65,8 +68,7 @@ class KeyStore:
             raise PersonalDataErased(f"the {data_class} data of elder {elder_id} were erased")
         return found[data_class]
 
-    @staticmethod
-    def _create_keys(conn: sa.Connection, elder_id: str) -> None:
+    def _create_keys(self, conn: sa.Connection, elder_id: str) -> None:
         """A key for each class the elder has none of and never had destroyed.
 
         On PostgreSQL this commit does not wait for the disk: the events sealed with these
@@ -74,14 +76,24 @@ class KeyStore:
         event can outlive its key; a key lost in a crash before that was never used."""
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-        for data_class in (CONTACT, CLINICAL):
-            candidate = sa.select(
-                sa.literal(elder_id, sa.String), sa.literal(data_class, sa.String),
-                sa.literal(os.urandom(32), sa.LargeBinary)).where(~sa.exists().where(
-                    DESTROYED.c.elder_id == elder_id, DESTROYED.c.data_class == data_class))
-            conn.execute(dialect_insert(conn, KEYS).from_select(
+        conn.execute(self._insert_unless_destroyed(conn), [
+            {"elder_id": elder_id, "data_class": data_class, "key": os.urandom(32)}
+            for data_class in (CONTACT, CLINICAL)])
+
+    def _insert_unless_destroyed(self, conn: sa.Connection) -> Any:
+        """INSERT one key unless its tombstone exists, built once per dialect: a new elder
+        arrives with every first message about them."""
+        dialect = conn.dialect.name
+        if dialect not in self._inserts:
+            elder_id = sa.bindparam("elder_id", type_=sa.String)
+            data_class = sa.bindparam("data_class", type_=sa.String)
+            candidate = sa.select(elder_id, data_class, sa.bindparam("key", type_=sa.LargeBinary)
+                                  ).where(~sa.exists().where(DESTROYED.c.elder_id == elder_id,
+                                                             DESTROYED.c.data_class == data_class))
+            self._inserts[dialect] = dialect_insert(conn, KEYS).from_select(
                 ["elder_id", "data_class", "key"], candidate).on_conflict_do_nothing(
-                index_elements=["elder_id", "data_class"]))
+                index_elements=["elder_id", "data_class"])
+        return self._inserts[dialect]
 
     def destroy(self, elder_id: str, data_class: str) -> None:
         """Delete the key and leave a tombstone; idempotent."""

@@ -20,6 +20,7 @@ from eventsourcing.application import (
     Application,
     LRUCache,
     ProcessingEvent,
+    project_aggregate,
 )
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
@@ -110,6 +111,8 @@ class _Resolution:
     elder: Elder
     new_indexes: list[IdentifierIndex] = field(default_factory=list)
     known_before: bool = False
+    # Registered the elder or linked an identifier: resolving the same subject again may differ.
+    changed: bool = False
 
 
 def _person(work: _UnitOfWork, elder_id: UUID) -> UUID:
@@ -213,7 +216,7 @@ class _UnitOfWork:
             return self.app.elder_by_index.get(index_id)  # type: ignore[no-any-return]
         except KeyError:
             pass
-        index = self.get(index_id)
+        index = self.get(index_id, snapshotted=False)
         if index is None:
             return None
         self.app.elder_by_index.put(index_id, index.elder_id)
@@ -227,7 +230,9 @@ class _UnitOfWork:
             unit = unit.parent
         return None
 
-    def get(self, aggregate_id: UUID) -> Any:
+    def get(self, aggregate_id: UUID, snapshotted: bool = True) -> Any:
+        """`snapshotted=False` for kinds never snapshotted (messages, identifier indexes): their
+        events are read without first asking the snapshot table, one query instead of two."""
         if aggregate_id in self.aggregates:
             return self.aggregates[aggregate_id]
         held = self.parent._held(aggregate_id) if self.parent is not None else None
@@ -235,8 +240,12 @@ class _UnitOfWork:
             # Copy on write: the batch keeps its own copy until this message is accepted.
             self.aggregates[aggregate_id] = copy.deepcopy(held)
             return self.aggregates[aggregate_id]
-        found = self.app.elders.get(aggregate_id)
-        if found is None:
+        found = self.app.elders.get(aggregate_id) if snapshotted else None
+        if found is None and not snapshotted:
+            found = project_aggregate(None, self.app.repository.event_store.get(aggregate_id))
+            if found is None:
+                return None
+        elif found is None:
             try:
                 found = self.app.repository.get(aggregate_id)
             except AggregateNotFoundError:
@@ -359,14 +368,14 @@ class HubApplication(Application[UUID]):
         if work.optimistic and message_id not in work.aggregates:
             existing = None
         else:
-            existing = work.get(message_id)
+            existing = work.get(message_id, snapshotted=False)
         reused: tuple[Problem, ...] = ()
         if existing is not None and existing.sha256 != envelope.sha256:
             # Senders reuse control ids (counters reset, copied test messages): a different
             # message under a used id is its own message, known by id and content together.
             message_id = InboundMessage.create_id(
                 envelope.sender, envelope.control_id, envelope.sha256, content_keyed=True)
-            existing = work.get(message_id)
+            existing = work.get(message_id, snapshotted=False)
             reused = (Problem(
                 "control-id-reused",
                 "a different message was already received with this control id; this one "
@@ -453,9 +462,21 @@ class HubApplication(Application[UUID]):
                 record_facts(elder, facts, source)
             facts.clear()
 
+        # A Bundle's resources or an ORU's results name one person hundreds of times alike:
+        # once such a subject has resolved without changing anything, its twins resolve alike.
+        settled: dict[tuple[Any, ...], Elder] = {}
         for subject in mapped.subjects:
+            twin = (subject.identifiers, subject.elder_id, subject.must_exist,
+                    subject.only_if_new)
             try:
-                resolution = self._resolve(work, subject, source, warnings)
+                if twin in settled:
+                    resolution = _Resolution(settled[twin])
+                else:
+                    said = len(warnings)
+                    resolution = self._resolve(work, subject, source, warnings)
+                    if not (resolution.changed or resolution.known_before
+                            or len(warnings) > said):
+                        settled[twin] = resolution.elder
             except UnknownSubject as error:
                 raise _Refused(error.problem) from error
             except PersonalDataErased as error:
@@ -484,6 +505,7 @@ class HubApplication(Application[UUID]):
             work.add(resolution.elder, *resolution.new_indexes)
             if subject.merges:
                 flush()
+                settled.clear()  # a merge moves identifiers between elders
             for request in subject.merges:
                 self._merge_requested(work, resolution.elder, request, source,
                                       subject.occurred_at, warnings)
@@ -524,13 +546,14 @@ class HubApplication(Application[UUID]):
             elder = Elder(master_identifier=linkable[0], source=source,
                           occurred_at=subject.occurred_at)
             work.add(elder)
-        resolution = _Resolution(elder)
+        resolution = _Resolution(elder, changed=not elder_ids)
         _warn_unlinkable(subject.identifiers, warnings)
         for identifier in subject.identifiers:
             if identifier.key in known or elder.has_identifier(identifier):
                 continue
             elder.link_identifier(identifier=identifier, source=source,
                                   occurred_at=subject.occurred_at)
+            resolution.changed = True
             if identifier.linkable:
                 index = IdentifierIndex(identifier=identifier, elder_id=elder.id)
                 work.add(index)
@@ -650,8 +673,7 @@ class HubApplication(Application[UUID]):
 
     def elder_for(self, identifier: Identifier) -> UUID | None:
         """The elder an identifier belongs to, from the write side (no projection lag)."""
-        index = self._get_or_none(IdentifierIndex.create_id(identifier))
-        return index.elder_id if index is not None else None
+        return _UnitOfWork(self).elder_of(IdentifierIndex.create_id(identifier))
 
     def _get_or_none(self, aggregate_id: UUID) -> Any:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -33,8 +34,8 @@ class Envelope:
     control_id: str = ""
     message_type: str = ""
 
-    @property
-    def sha256(self) -> str:
+    @cached_property
+    def sha256(self) -> str:  # asked for several times per message; a Bundle is large
         return hashlib.sha256(self.raw).hexdigest()
 
     @property
