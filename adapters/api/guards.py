@@ -46,8 +46,15 @@ def install_database_handler(app: FastAPI) -> None:
         app.add_exception_handler(error, unavailable)
 
 
+def _checks_depth_itself(scope: Scope) -> bool:
+    """FHIR intake checks nesting itself and keeps a refused body with its reason (an
+    OperationOutcome), as it keeps any bad message; checking here too would only repeat it."""
+    return str(scope.get("path", "")).startswith("/fhir")
+
+
 class BodyGuard:
-    """ASGI middleware: refuse bodies over `max_bytes` (413) and JSON nested too deep (400).
+    """ASGI middleware: refuse bodies over `max_bytes` (413) and JSON nested too deep (400;
+    FHIR bodies are checked, and kept when refused, by FHIR intake).
 
     The body is read up to the cap only, then replayed to the app, so an oversize upload costs
     at most `max_bytes` of memory whatever its Content-Length claims.
@@ -81,7 +88,8 @@ class BodyGuard:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if b"json" in headers.get(b"content-type", b"") and json_depth_exceeds(body):
+        if b"json" in headers.get(b"content-type", b"") and not _checks_depth_itself(scope) \
+                and json_depth_exceeds(body):
             REFUSED["too_deep"] += 1
             await self._refuse(scope, send, 400, "json-too-deep", too_deep_message())
             return

@@ -69,6 +69,23 @@ def test_json_nested_ten_thousand_deep_is_refused_with_a_reason_at_every_json_do
         assert "deeper than" in answer.text, path
 
 
+def test_a_fhir_body_nested_too_deep_is_kept_as_rejected_with_its_reason(
+        client: TestClient, sqlite_hub: Hub) -> None:
+    deep = b'{"resourceType": "Bundle", "type": "transaction", "entry": ' + b"[" * 100 \
+        + b"]" * 100 + b"}"
+    answer = client.post("/fhir", content=deep, headers={
+        **as_sender(sqlite_hub, "DGSY"), "Content-Type": "application/fhir+json"})
+    assert answer.status_code == 400
+    assert answer.json()["resourceType"] == "OperationOutcome"
+    assert "deeper than" in answer.text
+    kept = [n for n in sqlite_hub.app.recorder.select_notifications(start=1, limit=100)
+            if n.topic.endswith("InboundMessage.Rejected")]
+    assert len(kept) == 1
+    message = sqlite_hub.app.repository.get(kept[0].originator_id)
+    assert message.problems[0].code == "json-too-deep"
+    assert sqlite_hub.app.raw_message(message.id) == deep  # as sent, byte for byte
+
+
 def test_a_stalled_mllp_sender_is_disconnected_and_the_next_one_is_served(
         sqlite_hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
     closed_before = MLLP_FAULTS["idle_closed"]
