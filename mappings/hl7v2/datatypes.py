@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
 _DTM = re.compile(
@@ -14,8 +15,12 @@ class BadValue(ValueError):
     """Raised when a field's value is not of its HL7 data type."""
 
 
+@lru_cache(maxsize=4096)
 def timestamp(value: str, local_zone: tzinfo) -> datetime | None:
-    """An instant from DTM/TS; a value without offset is in the sender's local zone."""
+    """An instant from DTM/TS; a value without offset is in the sender's local zone.
+
+    Remembered (datetimes are immutable): a message repeats its times, every OBX of a
+    result carrying the report's, and parsing them was a tenth of an ORU's mapping."""
     value = value.strip()
     if not value:
         return None
