@@ -240,16 +240,15 @@ class _UnitOfWork:
             # Copy on write: the batch keeps its own copy until this message is accepted.
             self.aggregates[aggregate_id] = copy.deepcopy(held)
             return self.aggregates[aggregate_id]
-        found = self.app.elders.get(aggregate_id) if snapshotted else None
-        if found is None and not snapshotted:
+        if not snapshotted:
             found = project_aggregate(None, self.app.repository.event_store.get(aggregate_id))
+        else:
+            found = self.app.elders.get(aggregate_id)
             if found is None:
-                return None
-        elif found is None:
-            try:
-                found = self.app.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                return None
+                with contextlib.suppress(AggregateNotFoundError):
+                    found = self.app.repository.get(aggregate_id)
+        if found is None:
+            return None
         self.aggregates[aggregate_id] = found
         return found
 
