@@ -78,7 +78,8 @@ def _allowed(value: str, allowed: tuple[str, ...], default: str) -> str:
 
 
 def patient(profile: Json) -> Json:
-    """The Patient: identifiers and current demographics, each as the latest source said."""
+    """The Patient: identifiers and current demographics, each as the latest source said, and
+    a link to every record merged into this person."""
     d = profile["demographics"]
     provenance = profile.get("demographics_provenance", {})
     held = provenance.get("name") or next(iter(provenance.values()), None)
@@ -102,6 +103,9 @@ def patient(profile: Json) -> Json:
                      "telecom": [{"system": "phone", "value": c["phone"]}]
                      if c.get("phone") else None}
                     for c in profile.get("contacts", [])],
+        # A person merged from several records: this one (the survivor) replaces the others.
+        "link": [{"other": {"reference": f"Patient/{member}"}, "type": "replaces"}
+                 for member in profile.get("members", [])[1:]],
     }
     if sex and sex in codes.SEX_NAMES:
         resource["extension"] = [{

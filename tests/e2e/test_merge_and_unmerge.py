@@ -170,6 +170,11 @@ def test_fhir_patient_that_replaces_another_absorbs_it(city: City) -> None:
     assert keeper != duplicate
     assert city.elder("urn:yyhub:mrn:H1|DUP-1") == keeper
     assert city.read(f"/elders/{duplicate}/profile")["elder_id"] == keeper
+    for asked in (keeper, duplicate):  # FHIR readers see the merge too, whichever id they hold
+        patient = city.read(f"/fhir/Patient/{asked}", wait_for=city.position)
+        assert patient["id"] == keeper
+        assert patient["link"] == [{"other": {"reference": f"Patient/{duplicate}"},
+                                    "type": "replaces"}]
 
 
 def test_two_valid_ids_are_never_candidates_and_a_distinct_pair_stays_closed(city: City) -> None:
