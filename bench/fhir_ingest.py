@@ -243,7 +243,7 @@ def run(rounds: list[list[bytes]], resources_per_round: int, rng: random.Random,
         workers: int, clients: int, before_each: Callable[[], None] = lambda: None
         ) -> dict[str, Any]:
     """HTTP ingest of each round into one fresh PostgreSQL database, then the projection of
-    everything; resources/s of each round and of the best one."""
+    everything; resources/s of each round and their median."""
     name = f"yyhub_bench_fhir_{uuid.uuid4().hex[:6]}"
     url = f"{SERVER}/{name}"
     try:
@@ -275,7 +275,7 @@ def rounds_of(count: int, size: int, rng: random.Random, rounds: int = 3
 def measure(count: int, size: int, workers: list[int], report: Any = print
             ) -> dict[str, Any]:
     """For each worker count: bare validation and ingest in turns, three rounds, then bare
-    validation once more; the best of each, and their ratio."""
+    validation once more; the median of each, and their ratio."""
     rng = random.Random(4)
     bundle_rounds = rounds_of(count, size, rng)
     bodies = [[json.dumps(b, ensure_ascii=False).encode() for b in r] for r in bundle_rounds]
