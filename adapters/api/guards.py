@@ -46,15 +46,19 @@ def install_database_handler(app: FastAPI) -> None:
         app.add_exception_handler(error, unavailable)
 
 
+# Doors whose intake checks nesting itself and keeps a refused body with its reason, as it keeps
+# any bad message (FHIR intake; the care-record doors in routes/records.py): refusing here
+# would drop the body unkept.
+KEEPING_DOORS = ("/fhir", "/contracts", "/care-logs", "/files")
+
+
 def _checks_depth_itself(scope: Scope) -> bool:
-    """FHIR intake checks nesting itself and keeps a refused body with its reason (an
-    OperationOutcome), as it keeps any bad message; checking here too would only repeat it."""
-    return str(scope.get("path", "")).startswith("/fhir")
+    return str(scope.get("path", "")).startswith(KEEPING_DOORS)
 
 
 class BodyGuard:
     """ASGI middleware: refuse bodies over `max_bytes` (413) and JSON nested too deep (400;
-    FHIR bodies are checked, and kept when refused, by FHIR intake).
+    bodies for `KEEPING_DOORS` are checked, and kept when refused, by their intake).
 
     The body is read up to the cap only, then replayed to the app, so an oversize upload costs
     at most `max_bytes` of memory whatever its Content-Length claims.

@@ -86,6 +86,21 @@ def test_a_fhir_body_nested_too_deep_is_kept_as_rejected_with_its_reason(
     assert sqlite_hub.app.raw_message(message.id) == deep  # as sent, byte for byte
 
 
+def test_a_care_log_nested_too_deep_is_kept_as_rejected_with_its_reason(
+        client: TestClient, sqlite_hub: Hub) -> None:
+    deep = b'{"records": ' + b"[" * 100 + b"]" * 100 + b"}"
+    answer = client.post("/care-logs", content=deep, headers={
+        **as_sender(sqlite_hub, "DGYL-01", "care_home"), "Content-Type": "application/json"})
+    assert answer.status_code in (400, 422)
+    assert "deeper than" in answer.text
+    kept = [n for n in sqlite_hub.app.recorder.select_notifications(start=1, limit=100)
+            if n.topic.endswith("InboundMessage.Rejected")]
+    assert len(kept) == 1
+    message = sqlite_hub.app.repository.get(kept[0].originator_id)
+    assert "deeper than" in message.problems[0].message
+    assert sqlite_hub.app.raw_message(message.id) == deep  # as sent, byte for byte
+
+
 def test_a_stalled_mllp_sender_is_disconnected_and_the_next_one_is_served(
         sqlite_hub: Hub, caplog: pytest.LogCaptureFixture) -> None:
     closed_before = MLLP_FAULTS["idle_closed"]
