@@ -22,6 +22,7 @@ from hub.errors import PersonalDataErased
 
 CONTACT = "contact"  # identity, contact and social data: destroyed at once on erasure
 CLINICAL = "clinical"  # clinical records: destroyed when their legal retention ends
+DATA_CLASSES = (CONTACT, CLINICAL)
 
 _metadata = sa.MetaData()
 KEYS = sa.Table(
@@ -57,42 +58,49 @@ class KeyStore:
         except KeyError:
             pass
         with self.engine.begin() as conn:
-            if create:
-                self._create_keys(conn, elder_id)
-            # Every class at once: an elder whose one key is needed soon needs the other.
-            rows = conn.execute(self._select_keys, {"elder_id": elder_id}).all()
-        for row in rows:
-            self._cache.put((elder_id, row.data_class), bytes(row.key))
-        found = {row.data_class: bytes(row.key) for row in rows}
+            found = self._create_keys(conn, elder_id) if create else {}
+            if len(found) < len(DATA_CLASSES):  # some existed already, or were destroyed
+                # Every class at once: an elder whose one key is needed soon needs the other.
+                found = {row.data_class: bytes(row.key) for row in
+                         conn.execute(self._select_keys, {"elder_id": elder_id})}
+        for found_class, found_key in found.items():
+            self._cache.put((elder_id, found_class), found_key)
         if data_class not in found:
             raise PersonalDataErased(f"the {data_class} data of elder {elder_id} were erased")
         return found[data_class]
 
-    def _create_keys(self, conn: sa.Connection, elder_id: str) -> None:
-        """A key for each class the elder has none of and never had destroyed.
+    def _create_keys(self, conn: sa.Connection, elder_id: str) -> dict[str, bytes]:
+        """A key for each class the elder has none of and never had destroyed, in one
+        statement; the keys it created, by class (a new elder's first message needs no
+        second query).
 
         On PostgreSQL this commit does not wait for the disk: the events sealed with these
         keys commit after it and do wait, and a commit makes all earlier WAL durable, so no
         event can outlive its key; a key lost in a crash before that was never used."""
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-        conn.execute(self._insert_unless_destroyed(conn), [
-            {"elder_id": elder_id, "data_class": data_class, "key": os.urandom(32)}
-            for data_class in (CONTACT, CLINICAL)])
+        keys = {f"key_{data_class}": os.urandom(32) for data_class in DATA_CLASSES}
+        created = conn.execute(self._insert_unless_destroyed(conn),
+                               {"elder_id": elder_id, **keys})
+        return {row.data_class: bytes(row.key) for row in created}
 
     def _insert_unless_destroyed(self, conn: sa.Connection) -> Any:
-        """INSERT one key unless its tombstone exists, built once per dialect: a new elder
-        arrives with every first message about them."""
+        """INSERT each class's key unless it exists or its tombstone does, returning what it
+        inserted; built once per dialect: a new elder arrives with every first message
+        about them."""
         dialect = conn.dialect.name
         if dialect not in self._inserts:
             elder_id = sa.bindparam("elder_id", type_=sa.String)
-            data_class = sa.bindparam("data_class", type_=sa.String)
-            candidate = sa.select(elder_id, data_class, sa.bindparam("key", type_=sa.LargeBinary)
-                                  ).where(~sa.exists().where(DESTROYED.c.elder_id == elder_id,
-                                                             DESTROYED.c.data_class == data_class))
+            candidates = sa.union_all(*(
+                sa.select(elder_id, sa.literal(data_class, sa.String),
+                          sa.bindparam(f"key_{data_class}", type_=sa.LargeBinary)).where(
+                    ~sa.exists().where(DESTROYED.c.elder_id == elder_id,
+                                       DESTROYED.c.data_class == data_class))
+                for data_class in DATA_CLASSES))
             self._inserts[dialect] = dialect_insert(conn, KEYS).from_select(
-                ["elder_id", "data_class", "key"], candidate).on_conflict_do_nothing(
-                index_elements=["elder_id", "data_class"])
+                ["elder_id", "data_class", "key"], candidates).on_conflict_do_nothing(
+                index_elements=["elder_id", "data_class"]).returning(KEYS.c.data_class,
+                                                                     KEYS.c.key)
         return self._inserts[dialect]
 
     def destroy(self, elder_id: str, data_class: str) -> None:

@@ -20,6 +20,8 @@ from event_store.transcodings import register_all
 from hub.application import HubApplication
 from hub.elder import Elder
 
+TRANSCODER = "event_store.transcodings:HubTranscoder"
+
 
 class StoredHub(HubApplication):
     """The hub application with the hub's transcodings and elder snapshots."""
@@ -71,7 +73,7 @@ def eventsourcing_env(url: str | URL) -> dict[str, str]:
         if not path or path == ":memory:":
             raise ValueError("the hub needs a SQLite file, not an in-memory database")
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                "SQLITE_LOCK_TIMEOUT": "30"}
+                "SQLITE_LOCK_TIMEOUT": "30", "TRANSCODER_TOPIC": TRANSCODER}
     if parsed.get_backend_name() == "postgresql":
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -90,6 +92,7 @@ def eventsourcing_env(url: str | URL) -> dict[str, str]:
             # After a database restart every pooled connection is dead: check before use.
             "POSTGRES_PRE_PING": "y",
             "APPLICATION_RECORDER_TOPIC": BINARY_ARRAY_RECORDER,
+            "TRANSCODER_TOPIC": TRANSCODER,
         }
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 

@@ -36,7 +36,7 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def get_hub(request: Request) -> Hub:
+async def get_hub(request: Request) -> Hub:
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
@@ -81,7 +81,7 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 def require_role(*roles: str):  # type: ignore[no-untyped-def]
     """A dependency that lets only the given roles through (403 otherwise)."""
 
-    def check(caller: CallerDep) -> Caller:
+    async def check(caller: CallerDep) -> Caller:
         if caller.role not in roles and not (caller.organisation == "local"):
             raise HTTPException(403, f"this needs the role {' or '.join(roles)}")
         return caller

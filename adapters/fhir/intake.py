@@ -102,7 +102,8 @@ class FhirIntake:
         matched_existing = bool(if_none_exist) and receipt.fact_count == 0
         status = 200 if receipt.outcome == DUPLICATE or matched_existing else 201
         return self._created(receipt, status,
-                             self._location(resource_type, data, receipt, subject, 0))
+                             self._location(resource_type, data, receipt, subject,
+                                            f"{receipt.message_id}-0"))
 
     def _match(self, resource_type: str, criteria: str, sender: str) -> UUID | FhirAnswer | None:
         """`If-None-Exist: identifier=system|value`: the elder already holding it, if any."""
@@ -226,6 +227,7 @@ class FhirIntake:
         if receipt.first_outcome != ACCEPTED:
             return self._answer_refusal(receipt, 422)
         subject_of = dict(placed)
+        message = str(receipt.message_id)
         response_entries = []
         for i, entry in enumerate(entries):
             if i not in subject_of:
@@ -234,7 +236,7 @@ class FhirIntake:
                         [w for w in warnings if w.location.startswith(f"Bundle.entry[{i}]")])}})
                 continue
             location = self._location(entry["resource"]["resourceType"], entry["resource"],
-                                      receipt, subject_of[i], i)
+                                      receipt, subject_of[i], f"{message}-{i}")
             response_entries.append({"response": {
                 "status": "200 OK" if receipt.outcome == DUPLICATE else "201 Created",
                 "location": location}})
@@ -267,14 +269,14 @@ class FhirIntake:
                           receipt)
 
     def _location(self, resource_type: str, data: dict[str, Any], receipt: Receipt,
-                  subject: SubjectRecord | None, index: int) -> str:
-        """Patients live at their elder id; other records at the sender's id, else at the
-        message that brought them and their place in it."""
+                  subject: SubjectRecord | None, in_message: str) -> str:
+        """Patients live at their elder id; other records at the sender's id, else at
+        `in_message`: the message that brought them and their place in it."""
         if resource_type == "Patient" and receipt.elder_ids:
             linkable = [i for i in (subject.identifiers if subject else ()) if i.linkable]
             elder = self.app.elder_for(linkable[0]) if linkable else None
             return f"Patient/{elder or receipt.elder_ids[0]}"
-        logical = data.get("id") or f"{receipt.message_id}-{index}"
+        logical = data.get("id") or in_message
         return f"{resource_type}/{logical}"
 
     def _created(self, receipt: Receipt, status: int, location: str) -> FhirAnswer:

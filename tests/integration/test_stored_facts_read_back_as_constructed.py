@@ -40,3 +40,27 @@ def test_every_fact_of_a_city_reads_back_as_its_constructor_makes_it(sqlite_hub:
             assert list(vars(obj).items()) == list(vars(made).items())
     assert {"Source", "Coding", "Observation", "DatedFact", "Identifier"} <= kinds
     assert len(kinds) >= 12
+
+
+
+def test_the_hub_stores_every_event_of_a_city_as_eventsourcing_would(sqlite_hub: Hub) -> None:
+    """The hub's transcoder hands value objects' own attribute dicts to the JSON encoder;
+    what it writes must be byte for byte what eventsourcing's own transcoder writes."""
+    from eventsourcing.persistence import JSONTranscoder
+
+    from event_store.transcodings import HubTranscoder
+
+    demo_city.load(sqlite_hub, demo_city.generate(seed=9, elders=15))
+    hub_transcoder = sqlite_hub.app.mapper.transcoder
+    assert isinstance(hub_transcoder, HubTranscoder)
+    library = JSONTranscoder()
+    sqlite_hub.app.register_transcodings(library)
+    notifications = sqlite_hub.app.recorder.select_notifications(start=1, limit=100_000)
+    seen: set[str] = set()
+    for notification in notifications:
+        state = dict(vars(sqlite_hub.app.readable(notification)))
+        seen.update(type(obj).__name__ for obj in value_objects(state))
+        written = hub_transcoder.encode(state)
+        assert written == library.encode(state)
+        assert hub_transcoder.decode(written) == library.decode(written)
+    assert {"Source", "Coding", "Observation", "DatedFact", "Identifier"} <= seen
