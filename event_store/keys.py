@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from eventsourcing.application import LRUCache
 from sqlalchemy.engine import Engine
 
-from event_store.sql import dialect_insert, upsert
+from event_store.sql import DriverStatement, dialect_insert, upsert
 from hub.errors import PersonalDataErased
 
 CONTACT = "contact"  # identity, contact and social data: destroyed at once on erasure
@@ -44,7 +44,7 @@ class KeyStore:
         self.engine = engine
         # Bounded (a city has millions of elders); keys of elders seen lately are the ones needed.
         self._cache: LRUCache[tuple[str, str], bytes] = LRUCache(maxsize=100_000)
-        self._inserts: dict[str, Any] = {}
+        self._inserts: dict[str, DriverStatement] = {}
         self._select_keys = sa.select(KEYS.c.data_class, KEYS.c.key).where(
             KEYS.c.elder_id == sa.bindparam("elder_id", type_=sa.String))
 
@@ -80,13 +80,13 @@ class KeyStore:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
         keys = {f"key_{data_class}": os.urandom(32) for data_class in DATA_CLASSES}
-        created = conn.execute(self._insert_unless_destroyed(conn),
-                               {"elder_id": elder_id, **keys})
+        created = self._insert_unless_destroyed(conn).execute(conn,
+                                                              {"elder_id": elder_id, **keys})
         return {row.data_class: bytes(row.key) for row in created}
 
-    def _insert_unless_destroyed(self, conn: sa.Connection) -> Any:
+    def _insert_unless_destroyed(self, conn: sa.Connection) -> DriverStatement:
         """INSERT each class's key unless it exists or its tombstone does, returning what it
-        inserted; built once per dialect: a new elder arrives with every first message
+        inserted; compiled once per dialect: a new elder arrives with every first message
         about them."""
         dialect = conn.dialect.name
         if dialect not in self._inserts:
@@ -97,10 +97,12 @@ class KeyStore:
                     ~sa.exists().where(DESTROYED.c.elder_id == elder_id,
                                        DESTROYED.c.data_class == data_class))
                 for data_class in DATA_CLASSES))
-            self._inserts[dialect] = dialect_insert(conn, KEYS).from_select(
-                ["elder_id", "data_class", "key"], candidates).on_conflict_do_nothing(
-                index_elements=["elder_id", "data_class"]).returning(KEYS.c.data_class,
-                                                                     KEYS.c.key)
+            self._inserts[dialect] = DriverStatement.compile(
+                dialect_insert(conn, KEYS).from_select(
+                    ["elder_id", "data_class", "key"], candidates).on_conflict_do_nothing(
+                    index_elements=["elder_id", "data_class"]).returning(KEYS.c.data_class,
+                                                                         KEYS.c.key),
+                conn.dialect)
         return self._inserts[dialect]
 
     def destroy(self, elder_id: str, data_class: str) -> None:

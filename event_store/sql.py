@@ -67,6 +67,31 @@ def dialect_insert(conn: Connection, table: sa.Table) -> Any:
 
 
 @dataclass(frozen=True)
+class DriverStatement:
+    """A statement SQLAlchemy cannot cache (it compiles an INSERT ... SELECT ... ON CONFLICT
+    anew on every call, "[no key]" in its log), compiled once for a dialect and run as the
+    driver's own SQL with SQLAlchemy's rendering of its parameters."""
+
+    sql: str
+    literals: dict[str, Any]  # the statement's own values (`sa.literal`)
+    order: tuple[str, ...] | None  # parameter order for a positional driver (SQLite)
+
+    @classmethod
+    def compile(cls, statement: Any, dialect: sa.Dialect) -> DriverStatement:
+        compiled = statement.compile(dialect=dialect)
+        literals = {name: bind.effective_value for bind, name in compiled.bind_names.items()
+                    if not bind.required}
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return cls(compiled.string, literals, order)
+
+    def execute(self, conn: Connection, params: dict[str, Any]) -> sa.CursorResult[Any]:
+        values = {**self.literals, **params}
+        if self.order is None:
+            return conn.exec_driver_sql(self.sql, values)
+        return conn.exec_driver_sql(self.sql, tuple(values[name] for name in self.order))
+
+
+@dataclass(frozen=True)
 class UnnestStatement:
     """An INSERT ... SELECT FROM unnest(column arrays) ... ON CONFLICT for one table and one set
     of columns, and which of those columns hold JSON."""

@@ -12,6 +12,7 @@ from itertools import accumulate
 MAX_JSON_DEPTH = 64
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_QUOTES_OR_BRACKETS = bytes(b for b in range(256) if b not in b'"[]{}')
 # Opening brackets become 1 and closing ones -1 (as signed bytes), so depth is a running sum.
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
@@ -21,14 +22,17 @@ def json_depth_exceeds(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
 
     Cheap for large bodies: strings are cut out (by splitting at quotes when no quote is
     escaped, else by one regex pass) and everything but brackets by `bytes.translate`, and the
-    brackets' running depth is summed in C."""
+    brackets' running depth is summed in C. `tests/unit/test_json_depth_limit.py` proves it
+    equal to walking the parsed JSON."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if raw.count(b"[") + raw.count(b"{") <= limit:
         return False  # too few brackets to nest that deep (most bodies stop here)
     if b'\\"' not in raw:
         # Every quote opens or closes a string: the even pieces are outside (a string that
-        # never ends is the last odd piece, and is left out with the rest of it).
-        outside = b"".join(raw.split(b'"')[::2])
+        # never ends is the last odd piece, and is left out with the rest of it). Only quotes
+        # and brackets are kept first, so most pieces are empty or one byte (shared objects).
+        skeleton = raw.translate(None, _NOT_QUOTES_OR_BRACKETS)
+        outside = b"".join(skeleton.split(b'"')[::2])
     else:
         outside = _STRING.sub(b"", raw)
         unterminated = outside.find(b'"')
