@@ -7,6 +7,7 @@ so the read model is always exactly the fold of the log up to that position.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -149,12 +150,21 @@ def define_tables(prefix: str = "rm_") -> Tables:
                   relationship, audit, merge, match_key, candidate, profile_checkpoint)
 
 
+# How long a key once found stays known without asking the database again. Every request
+# carries its key, and a hospital posts many times a second; a key issued anew (`yyhub orgs
+# add` for an existing organisation) stops the old one within this many seconds.
+KNOWN_KEY_SECONDS = 5.0
+
+
 class ReadModel:
     """Queries over the read-model tables; never replays aggregates."""
 
     def __init__(self, engine: Engine, tables: Tables):
         self.engine = engine
         self.t = tables
+        self._known_keys: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._organisation_by_key = sa.select(tables.organisation).where(
+            tables.organisation.c.key_hash == sa.bindparam("key_hash", type_=sa.String))
 
     def create(self) -> None:
         self.t.metadata.create_all(self.engine)
@@ -306,10 +316,22 @@ class ReadModel:
                     for row in conn.execute(query)]
 
     def organisation_by_key_hash(self, key_hash: str) -> dict[str, Any] | None:
-        t = self.t.organisation
+        """The organisation holding a key (by its hash); a key found in the last
+        `KNOWN_KEY_SECONDS` is answered from memory. An unknown key is always looked up."""
+        now = time.monotonic()
+        known = self._known_keys.get(key_hash)
+        if known is not None and now - known[0] < KNOWN_KEY_SECONDS:
+            return dict(known[1])
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t).where(t.c.key_hash == key_hash)).first()
-        return dict(row._mapping) if row else None
+            row = conn.execute(self._organisation_by_key, {"key_hash": key_hash}).first()
+        if row is None:
+            self._known_keys.pop(key_hash, None)
+            return None
+        if len(self._known_keys) >= 1024:  # a few keys are in use at a time; never grow
+            self._known_keys.clear()
+        organisation = dict(row._mapping)
+        self._known_keys[key_hash] = (now, organisation)
+        return dict(organisation)
 
     def organisations(self) -> list[dict[str, Any]]:
         t = self.t.organisation

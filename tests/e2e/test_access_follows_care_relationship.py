@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,9 +13,11 @@ from fastapi.testclient import TestClient
 
 from adapters.api.app import create_app
 from adapters.bootstrap import Hub
+from event_store import readmodel
 from tests.api import headers, register
 from tests.messages import adt, resident_id
 
+LOOKUP = "/fhir/Patient?identifier=urn:oid:2.16.156.10011.1.3|110105194912310020"
 OPEN_ROUTES = {"/health", "/fhir/metadata", "/docs", "/docs/oauth2-redirect", "/redoc",
                "/openapi.json"}
 
@@ -138,6 +141,22 @@ def test_every_route_but_health_and_metadata_needs_a_key(world: World) -> None:
         assert wrong.status_code == 401, (method, template)
         checked += 1
     assert checked >= 8
+
+
+def test_a_key_issued_anew_stops_the_old_one_within_seconds(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys found are remembered for a few seconds (event_store/readmodel.py); when a
+    hospital is issued a new key, its old key stops working once that time is up, and the
+    new key works at once."""
+    monkeypatch.setattr(readmodel, "KNOWN_KEY_SECONDS", 0.5)
+    old = world.keys["H1"]
+    assert world.client.get(LOOKUP, headers=headers(old)).status_code == 200
+    new = register(world.hub, "H1", "hospital", ("H1",))
+    assert world.client.get(LOOKUP, headers=headers(new)).status_code == 200
+    time.sleep(0.6)
+    refused = world.client.get(LOOKUP, headers=headers(old))
+    assert refused.status_code == 401
+    assert world.client.get(LOOKUP, headers=headers(new)).status_code == 200
 
 
 def test_a_hospital_cannot_send_as_another_hospital(world: World) -> None:
