@@ -61,3 +61,16 @@ class TestConcurrentSavesGetNonInterleavedPositions(_OnFreshDatabase,
 
 def test_the_hub_on_postgresql_saves_through_this_recorder(postgres_hub: Hub) -> None:
     assert type(postgres_hub.app.recorder) is BinaryArrayRecorder
+
+
+def test_the_events_table_does_not_try_to_compress_encrypted_states(postgres_hub: Hub) -> None:
+    """Personal data are stored encrypted, which never compresses: PostgreSQL is told not to
+    try (the column's storage is EXTERNAL), and opening the store again leaves it so."""
+    recorder = postgres_hub.app.recorder
+    assert isinstance(recorder, BinaryArrayRecorder)
+    recorder.create_table()  # a second process opening the same store
+    with recorder.datastore.transaction(commit=False) as curs:
+        curs.execute("SELECT attstorage FROM pg_attribute WHERE attname = 'state' AND "
+                     "attrelid = %s::regclass", (f"public.{recorder.events_table_name}",))
+        row = curs.fetchone()
+    assert row is not None and row["attstorage"] == "e"
