@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from eventsourcing.application import LRUCache

@@ -315,13 +315,21 @@ class ReadModel:
                      "cursor": timeline_cursor(row.occurred_at, row.position, row.seq)}
                     for row in conn.execute(query)]
 
+    def known_organisation(self, key_hash: str) -> dict[str, Any] | None:
+        """The organisation holding a key found in the last `KNOWN_KEY_SECONDS`, from memory
+        (no database call, so it may be asked from the event loop); None if not known."""
+        known = self._known_keys.get(key_hash)
+        if known is not None and time.monotonic() - known[0] < KNOWN_KEY_SECONDS:
+            return dict(known[1])
+        return None
+
     def organisation_by_key_hash(self, key_hash: str) -> dict[str, Any] | None:
         """The organisation holding a key (by its hash); a key found in the last
         `KNOWN_KEY_SECONDS` is answered from memory. An unknown key is always looked up."""
+        known = self.known_organisation(key_hash)
+        if known is not None:
+            return known
         now = time.monotonic()
-        known = self._known_keys.get(key_hash)
-        if known is not None and now - known[0] < KNOWN_KEY_SECONDS:
-            return dict(known[1])
         with self.engine.connect() as conn:
             row = conn.execute(self._organisation_by_key, {"key_hash": key_hash}).first()
         if row is None:

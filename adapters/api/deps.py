@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import unquote
 from uuid import UUID
 
@@ -47,35 +47,61 @@ SESSION_COOKIE = "yyhub_key"  # web pages: the same key, held in an HttpOnly coo
 PURPOSE_COOKIE = "yyhub_purpose"
 
 
-def get_caller(request: Request, hub: HubDep) -> Caller:
+def get_caller(request: Request, hub: Hub) -> Caller:
     """The organisation behind the request's key (bearer header, or the web session cookie);
     401 without a valid one."""
-    purpose = unquote(request.headers.get("X-Purpose", "")
-                      or request.cookies.get(PURPOSE_COOKIE, ""))
-    if not hub.settings.auth_required:
-        return Caller("local", "regulator", "development (authentication off)",
-                      purpose or "development")
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key:
-        key, scheme = request.cookies.get(SESSION_COOKIE, ""), "bearer"
+    key, purpose = _presented_key(request, hub)
     if not key:
-        raise HTTPException(401, "send an organisation key as 'Authorization: Bearer <key>'",
-                            headers=UNAUTHENTICATED)
-    caller = authenticate(hub, key.strip(), purpose)
+        return _development_caller(purpose)
+    caller = authenticate(hub, key, purpose)
     if caller is None:
         raise HTTPException(401, "unknown or revoked key", headers=UNAUTHENTICATED)
     return caller
 
 
+async def current_caller(request: Request, hub: HubDep) -> Caller:
+    """`get_caller` for routes: a key found in the last few seconds (every request of a busy
+    sender) is answered on the event loop; any other is looked up in a worker thread."""
+    key, purpose = _presented_key(request, hub)
+    if key:
+        known = hub.read_model.known_organisation(key_hash(key))
+        if known is not None:
+            return _caller(known, purpose)
+    return await run_in_threadpool(get_caller, request, hub)
+
+
+def _presented_key(request: Request, hub: Hub) -> tuple[str, str]:
+    """The key the request presents and its stated purpose; 401 if it presents none ("" when
+    authentication is off)."""
+    purpose = unquote(request.headers.get("X-Purpose", "")
+                      or request.cookies.get(PURPOSE_COOKIE, ""))
+    if not hub.settings.auth_required:
+        return "", purpose
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        key, scheme = request.cookies.get(SESSION_COOKIE, ""), "bearer"
+    if not key.strip():
+        raise HTTPException(401, "send an organisation key as 'Authorization: Bearer <key>'",
+                            headers=UNAUTHENTICATED)
+    return key.strip(), purpose
+
+
+def _development_caller(purpose: str) -> Caller:
+    return Caller("local", "regulator", "development (authentication off)",
+                  purpose or "development")
+
+
 def authenticate(hub: Hub, key: str, purpose: str = "") -> Caller | None:
     organisation = hub.read_model.organisation_by_key_hash(key_hash(key))
-    if organisation is None:
-        return None
+    return None if organisation is None else _caller(organisation, purpose)
+
+
+def _caller(organisation: dict[str, Any], purpose: str) -> Caller:
     return Caller(organisation["code"], organisation["role"], organisation["name"], purpose,
                   tuple(organisation["sending_facilities"]))
 
 
-CallerDep = Annotated[Caller, Depends(get_caller)]
+CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
 def require_role(*roles: str):  # type: ignore[no-untyped-def]
