@@ -195,7 +195,10 @@ def http_ingest_seconds(database_url: str, rounds: list[list[bytes]], rng: rando
     with yyhub_serve(database_url, workers) as base:
         # Each worker's first requests pay for imports and connections: warm them all (the
         # kernel hands connections to whichever worker accepts first, so send several rounds).
-        for round_ in range(3):
+        # The pools hand out their five connections in turn, and psycopg prepares a statement
+        # on a connection's fifth use of it: eight rounds reach that on every connection (with
+        # three, the first Bundles measured were a tenth slower than the rest).
+        for round_ in range(8):
             warm = [json.dumps(bundle(10_000 + 10 * round_ + k, 100, rng)).encode()
                     for k in range(2 * workers)]
             _in_parallel(send, base, warm, 2 * workers)
