@@ -320,16 +320,22 @@ class HubApplication(Application[UUID]):
                 problems: tuple[Problem, ...] = ()) -> Receipt:
         """Record an inbound message once; a resend finds the first record and adds no facts.
 
-        `mapped` is None when the message could not be read; `problems` then says why. Retries
-        itself when a concurrent save took an identifier or the message first.
+        `mapped` is None when the message could not be read; `problems` then says why. Decides
+        the message again when its save meets a resend of it, or a concurrent save took an
+        identifier or the message first.
         """
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        # First optimistically, without looking the message up: most messages are new, and
+        # the store's unique key refuses a resend at save time, which is then decided again
+        # reading everything fresh.
+        for attempt in range(CONFLICT_ATTEMPTS + 1):
             try:
-                return self._receive_together([(envelope, mapped, problems)])[0]
+                return self._receive_together([(envelope, mapped, problems)],
+                                              optimistic=attempt == 0)[0]
             except IntegrityError:
                 if attempt == CONFLICT_ATTEMPTS:
                     raise
-                log.info("concurrent save for %s; retrying (%d)", envelope.natural_key, attempt)
+                log.info("a resend of %s, or a concurrent save; deciding it again (%d)",
+                         envelope.natural_key, attempt + 1)
         raise AssertionError("unreachable")
 
     def receive_many(self, items: list[Item]) -> list[Receipt]:
