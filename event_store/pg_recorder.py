@@ -7,7 +7,8 @@ saving a FHIR Bundle. Here the same INSERT takes four binary arrays (ids, versio
 states). Everything else — the table, the EXCLUSIVE lock that keeps commit order equal to
 notification order, the NOTIFY, the retries — is the library's own, but for one setting: the
 state column is not compressed (`STORAGE EXTERNAL`). Personal data are encrypted, so their
-states never compress, and trying cost a quarter of the server's work to store a FHIR Bundle.
+states never compress, and trying took 0.5 ms of the 2.3 ms the database spent inserting a
+FHIR Bundle's events.
 `tests/integration/test_event_store_recorder.py` runs eventsourcing's own recorder test cases
 against this class.
 """

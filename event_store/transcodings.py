@@ -38,6 +38,9 @@ class BytesAsBase64(Transcoding):
         return base64.b64decode(data)
 
 
+DEFLATE_FROM = 2048  # bytes; PostgreSQL moves values of about this size out of line
+
+
 class BytesPacked(Transcoding):
     """Bytes as text: "b" and their base64, or, from `DEFLATE_FROM` bytes on, "z" and the
     base64 of their zlib deflation.
@@ -58,9 +61,6 @@ class BytesPacked(Transcoding):
     def decode(self, data: str) -> bytes:
         packed = base64.b64decode(data[1:])
         return zlib.decompress(packed) if data[0] == "z" else packed
-
-
-DEFLATE_FROM = 2048
 
 
 class ValueObjectAsDict(Transcoding):
