@@ -106,27 +106,21 @@ class HubTranscoder(JSONTranscoder):
         self.encoder = json.JSONEncoder(default=self._encode_obj, separators=(",", ":"),
                                         ensure_ascii=False, check_circular=False)
         self._plain: dict[type[Any], tuple[str, int]] = {}
-        self._encoders: dict[type[Any], tuple[str, Any]] = {}
 
     def register(self, transcoding: Transcoding) -> None:
         super().register(transcoding)
-        self._encoders[transcoding.type] = (transcoding.name, transcoding.encode)
         if isinstance(transcoding, ValueObjectAsDict) and transcoding.direct:
             self._plain[transcoding.type] = (transcoding.name, len(transcoding.field_names))
         else:
             self._plain.pop(transcoding.type, None)
 
     def _encode_obj(self, o: Any) -> dict[str, Any]:
-        kind = type(o)
-        plain = self._plain.get(kind)
+        plain = self._plain.get(type(o))
         if plain is not None:
             held = o.__dict__
             if len(held) == plain[1]:
                 return {"_type_": plain[0], "_data_": held}
-        encoder = self._encoders.get(kind)
-        if encoder is None:
-            return super()._encode_obj(o)  # the library's error for an unregistered type
-        return {"_type_": encoder[0], "_data_": encoder[1](o)}
+        return super()._encode_obj(o)
 
 
 def register_all(transcoder: JSONTranscoder) -> None:
