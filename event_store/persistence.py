@@ -21,6 +21,7 @@ from hub.application import HubApplication
 from hub.elder import Elder
 
 TRANSCODER = "event_store.transcodings:HubTranscoder"
+COMPRESSOR = "event_store.compression:LargeStatesDeflated"
 
 
 class StoredHub(HubApplication):
@@ -33,7 +34,9 @@ class StoredHub(HubApplication):
         super().__init__(env=env)
 
     def construct_mapper(self) -> Mapper[UUID]:
-        mapper = PersonalDataMapper(transcoder=self.construct_transcoder())
+        mapper = self.factory.mapper(transcoder=self.construct_transcoder(),
+                                     mapper_class=PersonalDataMapper)
+        assert isinstance(mapper, PersonalDataMapper)
         mapper.key_store = self.key_store
         return mapper
     snapshotting_intervals = {Elder: 200}  # noqa: RUF012
@@ -73,7 +76,8 @@ def eventsourcing_env(url: str | URL) -> dict[str, str]:
         if not path or path == ":memory:":
             raise ValueError("the hub needs a SQLite file, not an in-memory database")
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                "SQLITE_LOCK_TIMEOUT": "30", "TRANSCODER_TOPIC": TRANSCODER}
+                "SQLITE_LOCK_TIMEOUT": "30", "TRANSCODER_TOPIC": TRANSCODER,
+                "COMPRESSOR_TOPIC": COMPRESSOR}
     if parsed.get_backend_name() == "postgresql":
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -93,6 +97,7 @@ def eventsourcing_env(url: str | URL) -> dict[str, str]:
             "POSTGRES_PRE_PING": "y",
             "APPLICATION_RECORDER_TOPIC": BINARY_ARRAY_RECORDER,
             "TRANSCODER_TOPIC": TRANSCODER,
+            "COMPRESSOR_TOPIC": COMPRESSOR,
         }
     raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from event_store.compression import DEFLATE_FROM
 from hub.values import VALUE_TYPES
 
 
@@ -36,9 +37,6 @@ class BytesAsBase64(Transcoding):
 
     def decode(self, data: str) -> bytes:
         return base64.b64decode(data)
-
-
-DEFLATE_FROM = 2048  # bytes; PostgreSQL moves values of about this size out of line
 
 
 class BytesPacked(Transcoding):
