@@ -22,6 +22,7 @@ Not a test: numbers depend on the machine.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -36,6 +37,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -181,15 +183,20 @@ def http_ingest_seconds(database_url: str, rounds: list[list[bytes]], rng: rando
     refused: list[str] = []
 
     def send(base: str, part: list[bytes]) -> None:
-        # TCP_NODELAY: without it a request's last segment can wait for a delayed ACK (~40 ms).
-        transport = httpx.HTTPTransport(socket_options=[
-            (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        with httpx.Client(base_url=base, timeout=300, transport=transport,
-                          headers=headers) as http:
+        # The standard library's client on one kept-alive connection (it sets TCP_NODELAY):
+        # each sender waits for every answer, so its own time counts against the hub; httpx
+        # took about 1.1 ms of CPU a Bundle, this takes 0.35.
+        address = urlsplit(base)
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=300)
+        try:
             for body in part:
-                answer = http.post("/fhir", content=body, headers=headers)
-                if answer.status_code != 200:
-                    refused.append(answer.text[:1000])
+                connection.request("POST", "/fhir", body=body, headers=headers)
+                answer = connection.getresponse()
+                text = answer.read()
+                if answer.status != 200:
+                    refused.append(text[:1000].decode("utf-8", "replace"))
+        finally:
+            connection.close()
 
     seconds = []
     with yyhub_serve(database_url, workers) as base:
